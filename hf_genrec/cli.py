@@ -1,0 +1,195 @@
+"""The ``hf-genrec`` command line.
+
+Subcommands (each writes ``summary.json`` into its output folder and shows progress on long work):
+
+* ``prepare``    raw logs -> leave-one-out ``DatasetDict`` + item table + item embeddings
+* ``synthetic``  write the embedded default catalog in the two-file format
+* ``quickstart`` the main job on the embedded default (or ``--data``)
+
+Run ``hf-genrec <command> --help`` for the options. Also usable as ``python -m hf_genrec.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional
+
+from ._version import __version__
+
+
+def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
+    from .data.items import DEFAULT_TEXT_FIELDS
+    from .embeddings.encoder import DEFAULT_ENCODER
+
+    p = parser.add_argument_group("preprocessing")
+    p.add_argument("--kcore", type=int, default=None, help="k for both users and items (default 5)")
+    p.add_argument("--min-user-interactions", type=int, default=5)
+    p.add_argument("--min-item-interactions", type=int, default=5)
+    p.add_argument("--max-history", type=int, default=20, help="most recent items kept per history (default 20)")
+    p.add_argument("--train-examples", choices=("all_prefixes", "last"), default="all_prefixes",
+                   help="training examples from every prefix (TIGER) or the last one only")
+    p.add_argument("--dedupe-consecutive", action="store_true", help="drop an interaction equal to the previous one")
+    p.add_argument("--drop-short-users", action="store_true", help="drop users with < 3 interactions instead of failing")
+    p.add_argument("--require-timestamps", action="store_true")
+    p.add_argument("--text-fields", default=",".join(DEFAULT_TEXT_FIELDS),
+                   help="comma-separated item fields assembled into the encoder text")
+    p.add_argument("--text-template", default=None, help="e.g. '{title} ({brand}) in {category_path}'")
+    e = parser.add_argument_group("item embeddings")
+    e.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence-transformers model name or folder")
+    e.add_argument("--no-embed", action="store_true", help="skip the item embeddings")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--device", default=None)
+    e.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/hf_genrec/embeddings)")
+    e.add_argument("--no-cache", action="store_true")
+
+
+def _prepare_config(args):
+    from .data import PrepareConfig
+
+    user_k = args.kcore if args.kcore is not None else args.min_user_interactions
+    item_k = args.kcore if args.kcore is not None else args.min_item_interactions
+    return PrepareConfig(min_user_interactions=user_k, min_item_interactions=item_k,
+                         remove_consecutive_duplicates=args.dedupe_consecutive, max_history=args.max_history,
+                         train_examples=args.train_examples, drop_short_users=args.drop_short_users,
+                         require_timestamps=args.require_timestamps,
+                         text_fields=tuple(f.strip() for f in args.text_fields.split(",") if f.strip()),
+                         text_template=args.text_template)
+
+
+def _reader_options(args) -> Dict:
+    from .data import InteractionColumns, ItemColumns
+
+    options: Dict = {}
+    if args.format == "table":
+        options["interaction_columns"] = InteractionColumns(user=args.user_col, item=args.item_col,
+                                                            timestamp=args.time_col or None, timestamp_unit=args.time_unit)
+        options["item_columns"] = ItemColumns(item=args.item_key_col or args.item_col, title=args.title_col,
+                                              brand=args.brand_col, categories=args.categories_col,
+                                              category_path=args.category_path_col, description=args.description_col,
+                                              list_separator=args.list_separator)
+    if args.date_from or args.date_to:
+        options.update(date_from=args.date_from, date_to=args.date_to)
+    return options
+
+
+def cmd_prepare(args) -> Dict:
+    from .data import format_statistics
+    from .pipeline import run_prepare
+
+    summary = run_prepare(args.data, args.out, format=args.format, items=args.items, config=_prepare_config(args),
+                          encoder=None if args.no_embed else args.encoder, batch_size=args.batch_size,
+                          device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                          overwrite=args.overwrite, export_parquet=args.export_parquet,
+                          reader_options=_reader_options(args))
+    print(format_statistics(summary["statistics"]))
+    if summary.get("embeddings"):
+        emb = summary["embeddings"]
+        print(f"embeddings     {emb['num_items']:,} x {emb['dim']} ({emb['model']}, cache {emb['cache']})")
+    print(f"saved to {args.out} (summary: {args.out}/summary.json)")
+    if args.push_to_hub:
+        from .data import PreparedDataset
+
+        url = PreparedDataset.load(args.out).push_to_hub(args.push_to_hub, private=args.private)
+        print(f"pushed to {url}")
+    return summary
+
+
+def cmd_synthetic(args) -> Dict:
+    from .data import SyntheticConfig, generate_synthetic
+    from .utils.io import atomic_write_json
+
+    summary = generate_synthetic(args.out, SyntheticConfig(num_users=args.users, num_items=args.items, seed=args.seed),
+                                 overwrite=args.overwrite)
+    summary = {"command": "synthetic", "hf_genrec_version": __version__, **summary}
+    atomic_write_json(f"{args.out}/summary.json", summary)
+    print(f"wrote {summary['interactions']:,} interactions of {summary['users']:,} users over {summary['items']:,} items "
+          f"to {args.out}")
+    return summary
+
+
+def cmd_quickstart(args) -> Dict:
+    from .data import format_statistics
+    from .pipeline import run_quickstart
+
+    summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder)
+    prepare = summary["steps"]["prepare"]
+    print("\n== prepared dataset")
+    print(format_statistics(prepare["statistics"]))
+    emb = prepare["embeddings"]
+    print(f"embeddings     {emb['num_items']:,} x {emb['dim']} ({emb['model']}, cache {emb['cache']})")
+    print("\n== reference baselines on the test split")
+    for name, metrics in summary["steps"]["baselines"].items():
+        print(f"{name:<16} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith(("@10", "@20"))))
+    print(f"\nresults: {args.out}/summary.json, prepared data: {args.out}/prepared")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data.readers import FORMATS
+    from .embeddings.encoder import DEFAULT_ENCODER
+
+    parser = argparse.ArgumentParser(prog="hf-genrec", description="Generative recommendation with semantic IDs.")
+    parser.add_argument("--version", action="version", version=f"hf_genrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prep = sub.add_parser("prepare", help="raw logs -> leave-one-out DatasetDict + item embeddings")
+    prep.add_argument("--data", required=True, help="dataset folder or file (or an Amazon 2023 category for amazon2023-hub)")
+    prep.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    prep.add_argument("--items", default=None, help="item / meta / business file when not beside --data")
+    prep.add_argument("--out", required=True, help="output folder (written atomically)")
+    prep.add_argument("--overwrite", action="store_true")
+    prep.add_argument("--export-parquet", action="store_true", help="also write the Hub Parquet layout to OUT/parquet")
+    prep.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="push the dataset to this Hub repo")
+    prep.add_argument("--private", action="store_true")
+    t = prep.add_argument_group("column mapping (--format table)")
+    t.add_argument("--user-col", default="user_id")
+    t.add_argument("--item-col", default="item_id")
+    t.add_argument("--time-col", default="timestamp", help="empty string: no time column, file order is chronological")
+    t.add_argument("--time-unit", default="auto", choices=("auto", "s", "ms", "iso"))
+    t.add_argument("--item-key-col", default=None, help="item key column of the item table (default: --item-col)")
+    t.add_argument("--title-col", default="title")
+    t.add_argument("--brand-col", default="brand")
+    t.add_argument("--categories-col", default="categories")
+    t.add_argument("--category-path-col", default="category_path")
+    t.add_argument("--description-col", default="description")
+    t.add_argument("--list-separator", default="|")
+    y = prep.add_argument_group("Yelp")
+    y.add_argument("--date-from", default=None)
+    y.add_argument("--date-to", default=None)
+    _add_prepare_options(prep)
+    prep.set_defaults(func=cmd_prepare)
+
+    syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--users", type=int, default=3000)
+    syn.add_argument("--items", type=int, default=1200)
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--overwrite", action="store_true")
+    syn.set_defaults(func=cmd_synthetic)
+
+    quick = sub.add_parser("quickstart", help="run the main job on the embedded default")
+    quick.add_argument("--out", default="runs/quickstart")
+    quick.add_argument("--data", default=None, help="use this dataset folder instead of the synthetic catalog")
+    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument("--encoder", default=DEFAULT_ENCODER)
+    quick.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .data.errors import DataFormatError
+
+    try:
+        args.func(args)
+    except (DataFormatError, FileExistsError, PermissionError) as err:
+        print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

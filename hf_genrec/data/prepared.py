@@ -1,0 +1,254 @@
+"""Prepared datasets: leave-one-out splits as a ``datasets.DatasetDict`` plus the item table.
+
+:func:`prepare_dataset` runs the preprocessing of :mod:`hf_genrec.data.preprocessing` on an
+:class:`~hf_genrec.data.schema.InteractionLog` and returns a :class:`PreparedDataset`, which saves
+(``save_to_disk`` layout, written atomically), exports Parquet in the Hub layout, and pushes to the
+Hub with a dataset card holding the statistics.
+
+Split columns: ``user_idx``, ``user_id``, ``history`` (item ids, oldest first, at most
+``max_history``), ``target``, and ``history_timestamps`` / ``target_timestamp`` when the source has
+time. Item columns: ``item_idx``, ``item_id``, ``title``, ``brand``, ``categories``,
+``category_path``, ``description``, ``text`` (what the encoder sees), ``train_count`` (occurrences in
+the training part; used for popularity groups) and source extras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from .._version import __version__
+from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
+from .errors import DataFormatError
+from .items import DEFAULT_TEXT_FIELDS, build_item_table
+from .preprocessing import (TRAIN_EXAMPLE_MODES, check_sequence_lengths, drop_short_users, history_lengths, kcore_filter,
+                            leave_one_out, reindex, remove_consecutive_duplicates, sequence_statistics,
+                            sort_chronologically, split_sizes, training_counts, user_offsets)
+from .schema import TIMESTAMP, InteractionLog
+
+SPLITS = ("train", "validation", "test")
+PREPARED_FILE = "prepared.json"
+
+
+@dataclass
+class PrepareConfig:
+    """Options of the preprocessing protocol (defaults = the TIGER/P5 protocol of the papers)."""
+
+    min_user_interactions: int = 5
+    min_item_interactions: int = 5
+    remove_consecutive_duplicates: bool = False
+    max_history: int = 20
+    train_examples: str = "all_prefixes"
+    drop_short_users: bool = False
+    require_timestamps: bool = False
+    text_fields: Tuple[str, ...] = DEFAULT_TEXT_FIELDS
+    text_template: Optional[str] = None
+    max_text_chars: int = 2000
+
+    def __post_init__(self):
+        if self.train_examples not in TRAIN_EXAMPLE_MODES:
+            raise ValueError(f"train_examples must be one of {TRAIN_EXAMPLE_MODES}, got {self.train_examples!r}")
+        if self.max_history < 1:
+            raise ValueError("max_history must be >= 1")
+        self.text_fields = tuple(self.text_fields)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["text_fields"] = list(self.text_fields)
+        return out
+
+
+@dataclass
+class PreparedDataset:
+    """Splits + item table + statistics of one prepared dataset."""
+
+    splits: Any  # datasets.DatasetDict
+    items: Any  # datasets.Dataset
+    statistics: Dict[str, Any]
+    config: Dict[str, Any]
+    name: str = "dataset"
+    source: Dict[str, Any] = field(default_factory=dict)
+    redistribution_restricted: bool = False
+    license_note: Optional[str] = None
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    # ---------------------------------------------------------------------------------- metadata
+    def metadata(self) -> Dict[str, Any]:
+        return {"name": self.name, "hf_genrec_version": __version__, "config": self.config, "source": self.source,
+                "statistics": self.statistics, "redistribution_restricted": self.redistribution_restricted,
+                "license_note": self.license_note}
+
+    # ---------------------------------------------------------------------------------- disk
+    def write(self, folder: str | os.PathLike) -> Path:
+        """Write into an existing folder (use :meth:`save` for the atomic version)."""
+        from ..utils.progress import quiet_datasets_progress
+
+        folder = Path(folder)
+        with quiet_datasets_progress():
+            self.splits.save_to_disk(str(folder / "splits"))
+            self.items.save_to_disk(str(folder / "items"))
+        atomic_write_json(folder / PREPARED_FILE, self.metadata())
+        atomic_write_text(folder / "README.md", self.dataset_card())
+        return folder
+
+    def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Save atomically: everything is written to a temporary folder and renamed when complete."""
+        with atomic_output_dir(folder, overwrite=overwrite) as tmp:
+            self.write(tmp)
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "PreparedDataset":
+        from datasets import load_from_disk
+
+        folder = Path(folder)
+        meta_path = folder / PREPARED_FILE
+        if not meta_path.exists():
+            raise DataFormatError(f"not a prepared dataset folder (no {PREPARED_FILE}); run `hf-genrec prepare` first",
+                                  folder)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return cls(splits=load_from_disk(str(folder / "splits")), items=load_from_disk(str(folder / "items")),
+                   statistics=meta["statistics"], config=meta["config"], name=meta.get("name", folder.name),
+                   source=meta.get("source", {}), redistribution_restricted=meta.get("redistribution_restricted", False),
+                   license_note=meta.get("license_note"))
+
+    # ---------------------------------------------------------------------------------- Hub
+    def dataset_card(self) -> str:
+        from ..hub.cards import render_dataset_card
+
+        return render_dataset_card(self)
+
+    def export_hub_folder(self, folder: str | os.PathLike) -> Path:
+        """Write the Hub dataset layout: Parquet shards under ``data/`` and ``items/`` plus ``README.md``.
+
+        The card's YAML declares two configs (``default`` with train/validation/test, and ``items``), so
+        ``load_dataset(repo_or_folder)`` and ``load_dataset(repo_or_folder, "items")`` both work.
+        """
+        folder = Path(folder)
+        for split in SPLITS:
+            path = folder / "data" / f"{split}-00000-of-00001.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.splits[split].to_parquet(str(path))
+        items_path = folder / "items" / "items-00000-of-00001.parquet"
+        items_path.parent.mkdir(parents=True, exist_ok=True)
+        self.items.to_parquet(str(items_path))
+        atomic_write_text(folder / "README.md", self.dataset_card())
+        atomic_write_json(folder / PREPARED_FILE, self.metadata())
+        return folder
+
+    def push_to_hub(self, repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
+                    revision: Optional[str] = None, commit_message: str = "Upload prepared dataset with hf_genrec",
+                    allow_restricted: bool = False) -> str:
+        """Push the Parquet export and dataset card as a dataset repository; returns the commit URL.
+
+        Data whose licence restricts redistribution (Yelp) is refused unless ``allow_restricted=True``
+        (for a private repository you are entitled to hold, say).
+        """
+        if self.redistribution_restricted and not allow_restricted:
+            raise PermissionError(f"dataset '{self.name}' comes from a source whose licence restricts redistribution "
+                                  f"({self.license_note or 'see its SOURCE'}); refusing to push it. "
+                                  "Pass allow_restricted=True only for a private repository you are entitled to use.")
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.export_hub_folder(tmp)
+            info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=tmp, revision=revision,
+                                     commit_message=commit_message)
+        return str(getattr(info, "commit_url", info))
+
+
+def _csr_list_array(flat: np.ndarray, offsets: np.ndarray):
+    import pyarrow as pa
+
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int64()), pa.array(flat, type=pa.int64()))
+
+
+def _split_dataset(columns: Dict[str, Any], user_ids: np.ndarray):
+    import pyarrow as pa
+    from datasets import Dataset
+
+    users = columns["user_idx"]
+    table = {"user_idx": pa.array(users, type=pa.int64()), "user_id": pa.array(user_ids[users].astype(str)),
+             "history": _csr_list_array(*columns["history"]), "target": pa.array(columns["target"], type=pa.int64())}
+    if "history_timestamps" in columns:
+        table["history_timestamps"] = _csr_list_array(*columns["history_timestamps"])
+        table["target_timestamp"] = pa.array(columns["target_timestamp"], type=pa.int64())
+    return Dataset(pa.table(table))
+
+
+def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None) -> PreparedDataset:
+    """Run the whole preprocessing protocol on a raw log (see :mod:`hf_genrec.data.preprocessing`)."""
+    from datasets import Dataset, DatasetDict
+
+    config = config or PrepareConfig()
+    source_name = log.source.get("interactions")
+    if config.require_timestamps and not log.has_timestamps:
+        raise DataFormatError("timestamps are required (require_timestamps=True) but the interactions have none",
+                              source_name, field=TIMESTAMP)
+    raw_stats = {"interactions": len(log.interactions), "users": int(log.interactions["user_id"].nunique()),
+                 "items": int(log.interactions["item_id"].nunique())}
+    frame = sort_chronologically(log.interactions)
+    removed_duplicates = 0
+    if config.remove_consecutive_duplicates:
+        frame, removed_duplicates = remove_consecutive_duplicates(frame)
+    frame, kcore = kcore_filter(frame, config.min_user_interactions, config.min_item_interactions)
+    removed_short = 0
+    if config.drop_short_users:
+        frame, removed_short = drop_short_users(frame, 3)
+    if frame.empty:
+        raise DataFormatError(f"no interactions left after {config.min_user_interactions}/{config.min_item_interactions}"
+                              "-core filtering", source_name)
+    user_idx, item_idx, user_ids, item_ids = reindex(frame)
+    offsets = user_offsets(user_idx)
+    check_sequence_lengths(frame, offsets, user_ids, source_name)
+    timestamps = frame[TIMESTAMP].to_numpy(dtype=np.int64) if log.has_timestamps else None
+    columns = leave_one_out(item_idx, timestamps, offsets, config.max_history, config.train_examples)
+    splits = DatasetDict({name: _split_dataset(columns[name], user_ids) for name in SPLITS})
+    counts = training_counts(item_idx, offsets, len(item_ids))
+    item_frame, item_report = build_item_table(item_ids, log.items, counts, config.text_fields, config.text_template,
+                                               config.max_text_chars)
+    items = Dataset.from_pandas(item_frame, preserve_index=False)
+
+    statistics: Dict[str, Any] = sequence_statistics(offsets, len(item_ids))
+    statistics.update({
+        "raw": raw_stats,
+        "removed_consecutive_duplicates": removed_duplicates,
+        "kcore": kcore.to_dict(),
+        "removed_short_users": removed_short,
+        "split_sizes": split_sizes(columns),
+        "avg_history_length": history_lengths(columns),
+        **item_report,
+    })
+    if timestamps is not None:
+        import datetime as dt
+
+        statistics["time_range"] = [dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%d")
+                                    for t in (timestamps.min(), timestamps.max())]
+    return PreparedDataset(splits=splits, items=items, statistics=statistics, config=config.to_dict(), name=log.name,
+                           source=dict(log.source), redistribution_restricted=log.redistribution_restricted,
+                           license_note=log.license_note)
+
+
+def format_statistics(stats: Dict[str, Any]) -> str:
+    """A short human-readable block for the terminal."""
+    sizes = stats.get("split_sizes", {})
+    lines = [
+        f"users          {stats['users']:>12,}",
+        f"items          {stats['items']:>12,}",
+        f"interactions   {stats['interactions']:>12,}",
+        f"avg / median   {stats['avg_length']:>12.2f} / {stats['median_length']:g} interactions per user",
+        f"sparsity       {stats['sparsity']:>12.4%}",
+        "splits         " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,329 @@
+"""Column-mapped readers for interaction and item tables in CSV, TSV, JSONL or Parquet.
+
+:func:`read_table_pair` reads any interaction table plus an optional item table, given which column
+holds what. :func:`read_two_file` is the preset for the two-file layout of ``../shared/datasets/*``
+(``interactions.tsv`` + ``items.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataFormatError
+from ..schema import ITEM, LIST_FIELDS, SOURCE_LINE, TIMESTAMP, USER, InteractionLog, empty_item_table
+from ._lines import iter_jsonl, read_delimited, sniff_format
+
+Columns = Dict[str, List[Any]]
+MISSING_BRANDS = {"unknown", "n/a", "na", "none", "null", "-"}
+
+
+@dataclass
+class InteractionColumns:
+    """Which columns of an interaction table hold the user, the item and the time.
+
+    ``timestamp=None`` means the table has no time column and the file order within each user is the
+    chronological order. ``timestamp_unit`` is ``"s"`` (unix seconds), ``"ms"`` (unix milliseconds),
+    ``"iso"`` (ISO-8601 date/time strings, read as UTC) or ``"auto"`` (numbers as seconds, else ISO).
+    """
+
+    user: str = USER
+    item: str = ITEM
+    timestamp: Optional[str] = TIMESTAMP
+    timestamp_unit: str = "auto"
+
+
+@dataclass
+class ItemColumns:
+    """Which columns of an item table hold the key and the text fields (``None`` = not present).
+
+    List fields (``categories``, ``category_path``) may be JSON lists, Parquet lists, or strings split
+    on ``list_separator``. Columns not mapped here are kept as extra item fields when ``keep_extra``.
+    """
+
+    item: str = ITEM
+    title: Optional[str] = "title"
+    brand: Optional[str] = "brand"
+    categories: Optional[str] = "categories"
+    category_path: Optional[str] = "category_path"
+    description: Optional[str] = "description"
+    list_separator: str = "|"
+    keep_extra: bool = True
+
+    def field_map(self) -> Dict[str, str]:
+        names = ("title", "brand", "categories", "category_path", "description")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading a table as columns + line numbers
+
+
+def load_columns(path: str | os.PathLike, fmt: Optional[str] = None, encoding: str = "utf-8") -> Tuple[Columns, List[int], str]:
+    """Load any supported table as ``({column: values}, line_numbers, location_word)``.
+
+    ``location_word`` is ``"line"`` for text formats and ``"row"`` for Parquet.
+    """
+    fmt = fmt or sniff_format(path)
+    if fmt in ("csv", "tsv"):
+        header, rows, lines = read_delimited(path, "\t" if fmt == "tsv" else ",", encoding)
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+        return columns, lines, "line"
+    if fmt == "jsonl":
+        columns: Columns = {}
+        lines: List[int] = []
+        for count, (line_no, record) in enumerate(iter_jsonl(path, encoding)):
+            for key in record.keys() - columns.keys():
+                columns[key] = [None] * count
+            for key, values in columns.items():
+                values.append(record.get(key))
+            lines.append(line_no)
+        return columns, lines, "line"
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if not Path(path).exists():
+            raise DataFormatError("file not found", path)
+        try:
+            table = pq.read_table(path)
+        except Exception as err:  # pyarrow raises several types for corrupt files
+            raise DataFormatError(f"cannot read Parquet file: {err}", path) from None
+        if table.num_rows == 0:
+            raise DataFormatError("file has no rows", path)
+        return table.to_pydict(), list(range(1, table.num_rows + 1)), "row"
+    raise DataFormatError(f"unknown table format {fmt!r}; use csv, tsv, jsonl or parquet", path)
+
+
+def _require(columns: Columns, name: str, path, what: str) -> List[Any]:
+    if name not in columns:
+        raise DataFormatError(f"missing {what} column '{name}' (columns found: {sorted(columns)})", path, field=name)
+    return columns[name]
+
+
+def _first_missing(values: Sequence[Any]) -> Optional[int]:
+    for index, value in enumerate(values):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()):
+            return index
+    return None
+
+
+def located_error(message: str, path, lines: List[int], index: int, where: str, field: Optional[str]) -> DataFormatError:
+    """An error at record ``index``: a line number for text files, ``(row N)`` in the message for Parquet."""
+    if where == "line":
+        return DataFormatError(message, path, lines[index], field)
+    return DataFormatError(f"{message} ({where} {lines[index]})", path, None, field)
+
+
+def _as_id_strings(values: Sequence[Any], path, lines: List[int], field: str, where: str) -> np.ndarray:
+    bad = _first_missing(values)
+    if bad is not None:
+        raise located_error("empty value", path, lines, bad, where, field)
+    return np.asarray([str(value).strip() for value in values], dtype=object)
+
+
+def parse_timestamps(values: Sequence[Any], unit: str, path, lines: List[int], field: str, where: str = "line") -> np.ndarray:
+    """Parse a timestamp column to int64 unix seconds; a missing or unparsable value is an error."""
+    def fail(index: int, message: str):
+        raise located_error(f"{message} (value {values[index]!r})", path, lines, index, where, field)
+
+    bad = _first_missing(values)
+    if bad is not None:
+        fail(bad, "timestamp is missing; every interaction needs one when a timestamp column is named "
+                  "(map timestamp=None to use the file order instead)")
+    if unit not in ("s", "ms", "iso", "auto"):
+        raise ValueError(f"unknown timestamp_unit {unit!r}; use 's', 'ms', 'iso' or 'auto'")
+    series = pd.Series(list(values), dtype=object)
+    seconds = np.zeros(len(series), dtype=np.int64)
+    numbers = pd.to_numeric(series, errors="coerce") if unit != "iso" else pd.Series(np.nan, index=series.index)
+    is_number = ~numbers.isna().to_numpy()
+    if unit in ("s", "ms") and not is_number.all():
+        fail(int(np.flatnonzero(~is_number)[0]), f"timestamp is not a number (unit {unit!r})")
+    if is_number.any():
+        scaled = numbers.to_numpy(dtype="float64")[is_number] / (1000.0 if unit == "ms" else 1.0)
+        seconds[is_number] = np.floor(scaled).astype(np.int64)
+    if not is_number.all():  # "iso", or the non-numeric values of "auto"
+        parsed = pd.to_datetime(series[~is_number].astype(str), utc=True, errors="coerce", format="ISO8601")
+        if parsed.isna().any():
+            bad = np.flatnonzero(~is_number)[int(np.flatnonzero(parsed.isna().to_numpy())[0])]
+            fail(int(bad), "timestamp is neither a number nor an ISO-8601 date")
+        seconds[~is_number] = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    return seconds
+
+
+def build_interactions(columns: Columns, lines: List[int], mapping: InteractionColumns, path, where: str = "line") -> pd.DataFrame:
+    """Turn loaded columns into the canonical interaction frame (see :mod:`hf_genrec.data.schema`)."""
+    users = _as_id_strings(_require(columns, mapping.user, path, "user"), path, lines, mapping.user, where)
+    items = _as_id_strings(_require(columns, mapping.item, path, "item"), path, lines, mapping.item, where)
+    frame = {USER: users, ITEM: items}
+    if mapping.timestamp is not None:
+        raw = _require(columns, mapping.timestamp, path, "timestamp")
+        frame[TIMESTAMP] = parse_timestamps(raw, mapping.timestamp_unit, path, lines, mapping.timestamp, where)
+    frame[SOURCE_LINE] = np.asarray(lines, dtype=np.int64)
+    return pd.DataFrame(frame)
+
+
+_JSON_LIST = re.compile(r"^\s*\[.*\]\s*$", re.S)
+
+
+def to_string_list(value: Any, separator: str = "|") -> List[str]:
+    """Normalise a list-like field (JSON list, numpy array, separated string, None) to ``list[str]``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        if _JSON_LIST.match(value):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return [str(v).strip() for v in parsed if str(v).strip()]
+        return [part.strip() for part in value.split(separator) if part.strip()]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [str(value).strip()]
+
+
+def to_text(value: Any) -> str:
+    """Normalise a text field: ``None`` -> ``""``, lists (e.g. 2023 descriptions) joined by spaces."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return " ".join(str(v).strip() for v in value if v is not None and str(v).strip())
+    return str(value).strip()
+
+
+def build_item_table(columns: Columns, lines: List[int], mapping: ItemColumns, path, where: str = "line",
+                     drop_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Turn loaded item columns into the canonical item frame; duplicate keys are an error."""
+    keys = _as_id_strings(_require(columns, mapping.item, path, "item key"), path, lines, mapping.item, where)
+    seen: Dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise located_error(f"item '{key}' appears twice (first at {where} {seen[key]})", path, lines, index,
+                                where, mapping.item)
+        seen[key] = lines[index]
+    frame: Dict[str, Any] = {ITEM: keys}
+    for field, column in mapping.field_map().items():
+        if column not in columns:
+            continue
+        values = columns[column]
+        if field in LIST_FIELDS:
+            frame[field] = [to_string_list(v, mapping.list_separator) for v in values]
+        else:
+            frame[field] = [to_text(v) for v in values]
+            if field == "brand":  # placeholder brands carry no information
+                frame[field] = ["" if v.lower() in MISSING_BRANDS else v for v in frame[field]]
+    if mapping.keep_extra:
+        used = {mapping.item, *mapping.field_map().values(), *drop_columns}
+        for column, values in columns.items():
+            if column not in used and column not in frame:
+                frame[column] = list(values)
+    return pd.DataFrame(frame)
+
+
+def read_table_pair(interactions: str | os.PathLike, items: Optional[str | os.PathLike] = None,
+                    interaction_columns: Optional[InteractionColumns] = None,
+                    item_columns: Optional[ItemColumns] = None, interactions_format: Optional[str] = None,
+                    items_format: Optional[str] = None, name: Optional[str] = None, encoding: str = "utf-8",
+                    redistribution_restricted: bool = False) -> InteractionLog:
+    """Read any interaction table (CSV/TSV/JSONL/Parquet) and an optional item table.
+
+    Example::
+
+        log = read_table_pair("events.csv", "products.parquet",
+                              InteractionColumns(user="customer", item="sku", timestamp="ts", timestamp_unit="ms"),
+                              ItemColumns(item="sku", title="name", categories="tags", list_separator=";"))
+    """
+    interaction_columns = interaction_columns or InteractionColumns()
+    item_columns = item_columns or ItemColumns()
+    columns, lines, where = load_columns(interactions, interactions_format, encoding)
+    frame = build_interactions(columns, lines, interaction_columns, interactions, where)
+    if items is not None:
+        item_cols, item_lines, item_where = load_columns(items, items_format, encoding)
+        item_frame = build_item_table(item_cols, item_lines, item_columns, items, item_where)
+    else:
+        item_frame = empty_item_table()
+    return InteractionLog(
+        interactions=frame, items=item_frame, name=name or Path(interactions).stem,
+        source={"format": "table", "interactions": os.fspath(interactions),
+                "items": os.fspath(items) if items is not None else None},
+        redistribution_restricted=redistribution_restricted)
+
+
+# --------------------------------------------------------------------------------------------------
+# The two-file layout of ../shared/datasets
+
+
+def _first_present(candidates: Sequence[str], available) -> Optional[str]:
+    return next((c for c in candidates if c in available), None)
+
+
+def _looks_restricted(folder: Path) -> Tuple[bool, Optional[str]]:
+    """A SOURCE.txt that names Yelp or restricted redistribution marks the data as not to be pushed."""
+    source = folder / "SOURCE.txt"
+    if not source.exists():
+        return False, None
+    text = source.read_text(encoding="utf-8", errors="replace")
+    restricted = bool(re.search(r"yelp|redistribution restricted|restrict redistribution", text, re.I))
+    first_line = text.strip().splitlines()[0] if text.strip() else None
+    return restricted, first_line
+
+
+def read_two_file(folder: str | os.PathLike, name: Optional[str] = None) -> InteractionLog:
+    """Read ``<folder>/interactions.tsv`` and (if present) ``<folder>/items.jsonl``.
+
+    Columns are detected: the item column is ``item_id`` or ``business_id``; ``timestamp`` is optional
+    (without it the file order within a user is chronological). Item fields map ``title``/``name`` to
+    the title, ``brand``/``brand_inferred`` to the brand, ``categories`` to the flat categories and
+    ``category_path``/``category_tokens`` to the coarse-to-fine path. The source's 1-based
+    ``item_idx`` is kept as ``source_item_idx`` (hf_genrec's 0-based ids equal it minus one on these
+    files, because both number items by first appearance).
+    """
+    folder = Path(folder)
+    inter_path = folder / "interactions.tsv"
+    if not inter_path.exists():
+        raise DataFormatError("two-file dataset folder has no interactions.tsv", folder)
+    columns, lines, where = load_columns(inter_path, "tsv")
+    item_column = _first_present((ITEM, "business_id", "asin", "parent_asin"), columns)
+    if item_column is None:
+        raise DataFormatError(f"no item column (item_id/business_id/asin) among {sorted(columns)}", inter_path,
+                              field=ITEM)
+    mapping = InteractionColumns(user=USER, item=item_column,
+                                 timestamp=TIMESTAMP if TIMESTAMP in columns else None, timestamp_unit="s")
+    frame = build_interactions(columns, lines, mapping, inter_path, where)
+
+    items_path = folder / "items.jsonl"
+    if items_path.exists():
+        item_cols, item_lines, item_where = load_columns(items_path, "jsonl")
+        key = _first_present((item_column, ITEM, "asin", "business_id", "parent_asin"), item_cols)
+        if key is None:
+            raise DataFormatError(f"no item key column matching '{item_column}' among {sorted(item_cols)}", items_path,
+                                  field=item_column)
+        item_mapping = ItemColumns(
+            item=key,
+            title=_first_present(("title", "name"), item_cols),
+            brand=_first_present(("brand", "brand_inferred"), item_cols),
+            categories=_first_present(("categories",), item_cols),
+            category_path=_first_present(("category_path", "category_tokens"), item_cols),
+            description=_first_present(("description",), item_cols),
+        )
+        if "item_idx" in item_cols:
+            item_cols["source_item_idx"] = item_cols.pop("item_idx")
+        item_frame = build_item_table(item_cols, item_lines, item_mapping, items_path, item_where)
+    else:
+        item_frame = empty_item_table()
+    restricted, description = _looks_restricted(folder)
+    return InteractionLog(
+        interactions=frame, items=item_frame, name=name or folder.name,
+        source={"format": "two-file", "folder": os.fspath(folder), "interactions": os.fspath(inter_path),
+                "items": os.fspath(items_path) if items_path.exists() else None, "description": description},
+        redistribution_restricted=restricted,
+        license_note=("Source marks redistribution as restricted (see SOURCE.txt); use for evaluation only."
+                      if restricted else None))

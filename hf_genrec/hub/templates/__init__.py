@@ -1,0 +1,1 @@
+"""Card templates (Markdown with ``string.Template`` placeholders), shipped as package data."""

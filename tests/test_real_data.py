@@ -1,0 +1,61 @@
+"""The real benchmarks in ../shared/datasets: published statistics and split sizes.
+
+Skipped with a reason when the folder is absent. The full embedding run on Beauty is marked slow.
+"""
+
+import json
+
+import pytest
+
+from hf_genrec.data import PrepareConfig, prepare_dataset, read_dataset
+
+pytestmark = pytest.mark.real_data
+
+PUBLISHED = {  # users, items, interactions (P5 / S3-Rec / TIGER versions)
+    "amazon-beauty-2014": (22_363, 12_101, 198_502),
+    "amazon-sports-2014": (35_598, 18_357, 296_337),
+    "amazon-toys-2014": (19_412, 11_924, 167_597),
+    "yelp-2019": (30_431, 20_033, 316_354),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_counts_and_leave_one_out_sizes(shared_datasets, name):
+    log = read_dataset(shared_datasets / name)
+    prepared = prepare_dataset(log, PrepareConfig())
+    users, items, interactions = PUBLISHED[name]
+    stats = prepared.statistics
+    assert (stats["users"], stats["items"], stats["interactions"]) == (users, items, interactions)
+    assert stats["kcore"]["removed_interactions"] == 0  # already 5-core
+    assert stats["split_sizes"] == {"train": interactions - 3 * users, "validation": users, "test": users}
+    assert max(len(h) for h in prepared.splits["test"]["history"]) == 20
+    assert log.redistribution_restricted == (name == "yelp-2019")
+
+
+def test_beauty_items_align_with_published_ids_and_letter_sids(shared_datasets):
+    prepared = prepare_dataset(read_dataset(shared_datasets / "amazon-beauty-2014"), PrepareConfig())
+    items = prepared.items
+    assert items["source_item_idx"] == [i + 1 for i in items["item_idx"]]
+    assert all(len(sid) == 4 for sid in items["letter_sid"])
+    assert items["text"][0].startswith("OPI Nail Lacquer") and "Makeup > Nails > Nail Polish" in items["text"][0]
+    assert prepared.statistics["items_without_text"] <= 7  # the DHR titles: 7 empty
+    assert all(len(p) >= 1 for p in items["category_path"][:100])
+    assert prepared.statistics["avg_length"] == pytest.approx(8.876, abs=1e-3)
+    assert prepared.statistics["median_length"] == 6
+
+
+def test_yelp_repeat_visits_can_be_removed(shared_datasets):
+    log = read_dataset(shared_datasets / "yelp-2019")
+    prepared = prepare_dataset(log, PrepareConfig(remove_consecutive_duplicates=True))
+    assert prepared.statistics["removed_consecutive_duplicates"] == 3873
+    assert prepared.statistics["interactions"] < 316_354 - 3873 + 1
+
+
+@pytest.mark.slow
+def test_cli_prepare_beauty_with_embeddings(shared_datasets, tmp_path):
+    from hf_genrec.cli import main
+
+    out = tmp_path / "beauty"
+    assert main(["prepare", "--data", str(shared_datasets / "amazon-beauty-2014"), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["embeddings"]["num_items"] == 12_101 and summary["embeddings"]["dim"] == 384
