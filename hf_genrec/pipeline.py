@@ -67,7 +67,8 @@ def run_prepare(data: str | os.PathLike, out: str | os.PathLike, format: str = "
     t = time.perf_counter()
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         prepared.write(tmp)
-        outputs = {"prepared": str(out), "splits": str(out / "splits"), "items": str(out / "items")}
+        outputs = {"prepared": str(out), "splits": str(out / "splits"), "items": str(out / "items"),
+                   "plot": str(out / "statistics.png")}
         if embeddings is not None:
             save_item_embeddings(tmp / EMBEDDINGS_FILE, embeddings,
                                  {"model": encoder, "normalize": str(embedding_info["normalized"])})

@@ -22,6 +22,7 @@ def prepared(tmp_path):
 def test_save_load_round_trip(prepared, tmp_path):
     prepared.save(tmp_path / "out")
     assert not list(tmp_path.glob(".out.*"))  # no temporary folder left behind
+    assert (tmp_path / "out" / "statistics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded = PreparedDataset.load(tmp_path / "out")
     for split in ("train", "validation", "test"):
         assert loaded.splits[split].to_list() == prepared.splits[split].to_list()

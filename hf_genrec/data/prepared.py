@@ -76,6 +76,8 @@ class PreparedDataset:
     source: Dict[str, Any] = field(default_factory=dict)
     redistribution_restricted: bool = False
     license_note: Optional[str] = None
+    #: Interactions per user, known right after :func:`prepare_dataset` (not stored on disk).
+    sequence_lengths: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def num_items(self) -> int:
@@ -98,6 +100,11 @@ class PreparedDataset:
             self.items.save_to_disk(str(folder / "items"))
         atomic_write_json(folder / PREPARED_FILE, self.metadata())
         atomic_write_text(folder / "README.md", self.dataset_card())
+        if self.sequence_lengths is not None:
+            from .plots import plot_dataset_statistics
+
+            plot_dataset_statistics(self.sequence_lengths, np.asarray(self.items["train_count"]),
+                                    folder / "statistics.png", title=self.name)
         return folder
 
     def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -237,7 +244,7 @@ def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None)
                                     for t in (timestamps.min(), timestamps.max())]
     return PreparedDataset(splits=splits, items=items, statistics=statistics, config=config.to_dict(), name=log.name,
                            source=dict(log.source), redistribution_restricted=log.redistribution_restricted,
-                           license_note=log.license_note)
+                           license_note=log.license_note, sequence_lengths=np.diff(offsets))
 
 
 def format_statistics(stats: Dict[str, Any]) -> str:
