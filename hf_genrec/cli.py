@@ -3,6 +3,7 @@
 Subcommands (each writes ``summary.json`` into its output folder and shows progress on long work):
 
 * ``prepare``    raw logs -> leave-one-out ``DatasetDict`` + item table + item embeddings
+* ``build-sids`` item embeddings -> semantic IDs + ``SIDTokenizer`` + SID quality report
 * ``synthetic``  write the embedded default catalog in the two-file format
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
@@ -12,7 +13,6 @@ Run ``hf-genrec <command> --help`` for the options. Also usable as ``python -m h
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Dict, List, Optional
 
@@ -126,6 +126,33 @@ def cmd_quickstart(args) -> Dict:
     return summary
 
 
+def cmd_build_sids(args) -> Dict:
+    from .pipeline import run_build_sids
+
+    options = {}
+    if args.quantizer in ("rqvae", "vqvae"):
+        options.update(epochs=args.epochs, beta=args.beta, learning_rate=args.lr, batch_size=args.batch_size,
+                       ema=args.ema, dead_code_reset=not args.no_dead_code_reset, kmeans_init=not args.no_kmeans_init)
+        if args.latent_dim is not None:
+            options["latent_dim"] = args.latent_dim
+    else:
+        options.update(balanced=args.balanced, iterations=args.kmeans_iterations)
+    summary = run_build_sids(args.data, args.out, args.quantizer, args.levels, args.codebook_size, args.collisions,
+                             args.seed, options, args.overwrite)
+    before, after = summary["quality_before_collision_handling"], summary["quality"]
+    print(f"{args.quantizer}: {summary['inputs']['items']:,} items, codebooks {summary['codebook_sizes']} "
+          f"({summary['seconds']:.1f} s)")
+    print("collision rate per level before handling: " + ", ".join(f"{r:.4f}" for r in before["collision_rate_per_level"]))
+    print(f"after '{args.collisions}': collision rate {after['collision_rate']:.4f}, unique SIDs {after['unique_sids']:,}")
+    print("perplexity per level: " + ", ".join(f"{p:.1f}" for p in before["perplexity"]) +
+          "   utilization: " + ", ".join(f"{u:.3f}" for u in before["utilization"]))
+    for name, quality in summary["reference_sids"].items():
+        print(f"published {name} SIDs: collision rate {quality['collision_rate']:.4f}, "
+              "per level " + ", ".join(f"{r:.4f}" for r in quality["collision_rate_per_level"]))
+    print(f"saved to {args.out} (summary: {args.out}/summary.json)")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.readers import FORMATS
     from .embeddings.encoder import DEFAULT_ENCODER
@@ -161,6 +188,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_options(prep)
     prep.set_defaults(func=cmd_prepare)
 
+    sids = sub.add_parser("build-sids", help="item embeddings -> semantic IDs, SID tokenizer and quality report")
+    sids.add_argument("--data", required=True, help="a prepared dataset folder (hf-genrec prepare)")
+    sids.add_argument("--out", required=True)
+    sids.add_argument("--quantizer", default="rqkmeans", choices=("rqkmeans", "rqvae", "vqvae"))
+    sids.add_argument("--levels", type=int, default=3)
+    sids.add_argument("--codebook-size", type=int, default=256)
+    sids.add_argument("--collisions", default="suffix", choices=("suffix", "sinkhorn", "none"))
+    sids.add_argument("--seed", type=int, default=0)
+    sids.add_argument("--overwrite", action="store_true")
+    v = sids.add_argument_group("RQ-VAE / VQ-VAE")
+    v.add_argument("--epochs", type=int, default=100)
+    v.add_argument("--beta", type=float, default=0.25, help="commitment weight (0.25 TIGER/DECOR, 1.0 ComeIR)")
+    v.add_argument("--lr", type=float, default=1e-3)
+    v.add_argument("--batch-size", type=int, default=1024)
+    v.add_argument("--latent-dim", type=int, default=None)
+    v.add_argument("--ema", action="store_true", help="EMA codebook updates")
+    v.add_argument("--no-dead-code-reset", action="store_true")
+    v.add_argument("--no-kmeans-init", action="store_true")
+    k = sids.add_argument_group("RQ-KMeans")
+    k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
+    k.add_argument("--kmeans-iterations", type=int, default=50)
+    sids.set_defaults(func=cmd_build_sids)
+
     syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
     syn.add_argument("--out", required=True)
     syn.add_argument("--users", type=int, default=3000)
@@ -185,7 +235,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         args.func(args)
-    except (DataFormatError, FileExistsError, PermissionError) as err:
+    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError) as err:
         print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

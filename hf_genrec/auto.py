@@ -1,0 +1,23 @@
+"""Registration with the transformers Auto classes, run once by ``import hf_genrec``.
+
+After it, ``AutoTokenizer.from_pretrained(folder)`` returns a :class:`SIDTokenizer` and (as model
+types land) ``AutoConfig`` / ``AutoModel`` resolve every hf_genrec ``model_type``.
+"""
+
+from __future__ import annotations
+
+_REGISTERED = False
+
+
+def register_auto_classes() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .configuration_utils import GenRecConfig
+    from .tokenization import SIDTokenizer
+
+    AutoConfig.register(GenRecConfig.model_type, GenRecConfig, exist_ok=True)
+    AutoTokenizer.register(GenRecConfig, tokenizer_class=SIDTokenizer, exist_ok=True)
+    _REGISTERED = True
