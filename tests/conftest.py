@@ -47,3 +47,16 @@ def shared_datasets() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own embedding cache so cache behaviour is deterministic."""
     monkeypatch.setenv("HF_GENREC_CACHE", str(tmp_path_factory.mktemp("hf_genrec_cache")))
+
+
+@pytest.fixture(scope="session")
+def prepared_synthetic(tmp_path_factory):
+    """A small prepared synthetic dataset with real MiniLM item embeddings (built once per session)."""
+    from hf_genrec.data import PrepareConfig, SyntheticConfig, generate_synthetic
+    from hf_genrec.pipeline import run_prepare
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generate_synthetic(root / "raw", SyntheticConfig(num_users=400, num_items=240, seed=0))
+    run_prepare(root / "raw", root / "prepared", config=PrepareConfig(max_history=10),
+                cache_dir=str(root / "cache"))
+    return root / "prepared"

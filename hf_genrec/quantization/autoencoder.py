@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..utils.progress import progress
-from .base import Quantizer, QuantizerConfig
+from .base import Quantizer, QuantizerConfig, lookup
 
 
 @dataclass
@@ -99,7 +99,7 @@ class AutoencoderQuantizer(Quantizer):
         with torch.no_grad():
             codes = self.quantize_latent(z)
         inputs = self.level_inputs(z, codes)
-        chosen = [codebook[codes[:, level]] for level, codebook in enumerate(self.codebooks)]
+        chosen = [lookup(codebook, codes[:, level]) for level, codebook in enumerate(self.codebooks)]
         commitment = sum((r - e.detach()).pow(2).sum(-1).mean() for r, e in zip(inputs, chosen))
         terms = {"commitment": commitment}
         if not self.config.ema:

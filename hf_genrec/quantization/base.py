@@ -181,6 +181,14 @@ def build_quantizer(name: str, **options) -> Quantizer:
     return cls(cls.config_class(**options))
 
 
+def lookup(codebook: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``codebook[index]``; when gradients flow, computed as a one-hot matmul so that the backward pass is
+    deterministic (the scatter-add behind indexing is not, on multi-threaded CPUs)."""
+    if codebook.requires_grad and torch.is_grad_enabled():
+        return torch.nn.functional.one_hot(index, codebook.shape[0]).to(codebook.dtype) @ codebook
+    return codebook[index]
+
+
 def residual_quantize(latent: torch.Tensor, codebooks: List[torch.Tensor]):
     """Residual quantization (ComeIR Eq. 29, DECOR Eq. 3-4): returns ``(codes [N, L], inputs, quantized)``.
 

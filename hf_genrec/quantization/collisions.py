@@ -72,8 +72,8 @@ def sinkhorn_plans(cost: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, e
             row_mass = torch.exp((f[:, :, None] + g[:, None, :] - c) / epsilon).sum(2)
             if float(((row_mass - log_a.exp()).abs() * real_row).max()) < tolerance:
                 break
-    plan = torch.exp((f[:, :, None] + g[:, None, :] - c) / epsilon)
-    return torch.nan_to_num(plan[:, :n], nan=0.0).float()
+    plan = torch.exp((f[:, :, None] + g[:, None, :] - c) / epsilon)[:, :n]
+    return torch.nan_to_num(plan * real_row[:, :n, None], nan=0.0).float()  # drop dummy and padded rows
 
 
 def round_plan(plan: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:

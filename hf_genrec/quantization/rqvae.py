@@ -13,7 +13,7 @@ from typing import List
 import torch
 
 from .autoencoder import AutoencoderQuantizer, AutoencoderQuantizerConfig
-from .base import register_quantizer, residual_inputs, residual_quantize
+from .base import lookup, register_quantizer, residual_inputs, residual_quantize
 from .kmeans import kmeans, nearest
 
 
@@ -38,7 +38,7 @@ class RQVAE(AutoencoderQuantizer):
         return residual_inputs(latent, codes, [c.detach() for c in self.codebooks])
 
     def codes_to_latent(self, codes: torch.Tensor) -> torch.Tensor:
-        return sum(codebook[codes[:, level]] for level, codebook in enumerate(self.codebooks))
+        return sum(lookup(codebook, codes[:, level]) for level, codebook in enumerate(self.codebooks))
 
     def init_codebooks(self, latent: torch.Tensor) -> None:
         residual = latent

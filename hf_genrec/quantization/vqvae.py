@@ -16,7 +16,7 @@ from typing import List
 import torch
 
 from .autoencoder import AutoencoderQuantizer, AutoencoderQuantizerConfig
-from .base import register_quantizer
+from .base import lookup, register_quantizer
 from .kmeans import kmeans, nearest
 
 
@@ -48,7 +48,7 @@ class VQVAE(AutoencoderQuantizer):
         return self._chunks(latent)
 
     def codes_to_latent(self, codes: torch.Tensor) -> torch.Tensor:
-        return torch.cat([codebook[codes[:, level]] for level, codebook in enumerate(self.codebooks)], dim=-1)
+        return torch.cat([lookup(codebook, codes[:, level]) for level, codebook in enumerate(self.codebooks)], dim=-1)
 
     def init_codebooks(self, latent: torch.Tensor) -> None:
         for level, (chunk, codebook) in enumerate(zip(self._chunks(latent), self.codebooks)):

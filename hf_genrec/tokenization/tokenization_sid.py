@@ -286,7 +286,16 @@ class SIDTokenizer(PreTrainedTokenizerBase):
             encoded["attention_mask"].append(mask)
         if not return_attention_mask:
             encoded.pop("attention_mask")
-        return BatchEncoding(encoded, tensor_type=return_tensors)
+        if return_tensors is not None:  # explicit shapes, so that empty histories still give [B, 0(, L)]
+            if return_tensors not in ("pt", "np"):
+                raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
+            width = len(encoded["attention_mask"][0]) if encoded.get("attention_mask") else len(encoded["input_ids"][0])
+            shapes = {"input_ids": (len(rows), width, L) if mode == "item" else (len(rows), width),
+                      "attention_mask": (len(rows), width), "item_ids": (len(rows), width)}
+            for key, value in encoded.items():
+                tensor = torch.tensor(value, dtype=torch.long).reshape(shapes[key])
+                encoded[key] = tensor if return_tensors == "pt" else tensor.numpy()
+        return BatchEncoding(encoded)
 
     def encode_targets(self, items, return_tensors: str = "pt", as_token_ids: bool = False):
         """Labels for the next-item SID: codes ``[B, L]`` (or token ids with ``as_token_ids``)."""
