@@ -119,10 +119,15 @@ def cmd_quickstart(args) -> Dict:
     print(format_statistics(prepare["statistics"]))
     emb = prepare["embeddings"]
     print(f"embeddings     {emb['num_items']:,} x {emb['dim']} ({emb['model']}, cache {emb['cache']})")
+    sids = summary["steps"]["sids"]
+    print(f"\n== semantic IDs (RQ-KMeans, codebooks {sids['codebook_sizes']})")
+    print("collision rate per level before suffix: " +
+          ", ".join(f"{r:.4f}" for r in sids["quality_before_collision_handling"]["collision_rate_per_level"]) +
+          f"; after: {sids['quality']['collision_rate']:.4f}")
     print("\n== reference baselines on the test split")
     for name, metrics in summary["steps"]["baselines"].items():
         print(f"{name:<16} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith(("@10", "@20"))))
-    print(f"\nresults: {args.out}/summary.json, prepared data: {args.out}/prepared")
+    print(f"\nresults: {args.out}/summary.json, prepared data: {args.out}/prepared, SIDs: {args.out}/sids")
     return summary
 
 

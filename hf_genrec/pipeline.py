@@ -99,7 +99,7 @@ def run_baselines(prepared_dir: str | os.PathLike, split: str = "test") -> Dict[
 def run_quickstart(out: str | os.PathLike = "runs/quickstart", data: Optional[str] = None, seed: int = 0,
                    encoder: str = DEFAULT_ENCODER, synthetic: Optional[SyntheticConfig] = None,
                    cache_dir: Optional[str] = None) -> Dict[str, Any]:
-    """The main job on the embedded default: synthetic catalog -> prepare -> embed -> reference baselines.
+    """The main job on the embedded default: synthetic catalog -> prepare -> embed -> SIDs -> reference baselines.
 
     Later stages (semantic IDs, training, evaluation, a Hub-ready folder) extend this as they land.
     """
@@ -113,6 +113,10 @@ def run_quickstart(out: str | os.PathLike = "runs/quickstart", data: Optional[st
         data = str(out / "raw")
     prepare_summary = run_prepare(data, out / "prepared", encoder=encoder, overwrite=True, cache_dir=cache_dir)
     steps["prepare"] = {k: prepare_summary[k] for k in ("statistics", "embeddings", "timings", "outputs")}
+    sids_summary = run_build_sids(out / "prepared", out / "sids", "rqkmeans", levels=3, codebook_size=64,
+                                  collisions="suffix", seed=seed, overwrite=True)
+    steps["sids"] = {k: sids_summary[k] for k in ("codebook_sizes", "quality_before_collision_handling", "quality",
+                                                  "seconds", "outputs")}
     steps["baselines"] = run_baselines(out / "prepared", "test")
     summary = {"command": "quickstart", "hf_genrec_version": __version__, "started": started, "finished": _now(),
                "data": data, "steps": steps}

@@ -68,3 +68,5 @@ def test_quickstart_pipeline_small(tmp_path):
     baselines = steps["baselines"]
     assert baselines["item_transition"]["recall@10"] > baselines["most_popular"]["recall@10"]
     assert (tmp_path / "qs" / "prepared" / "item_embeddings.safetensors").exists()
+    assert steps["sids"]["quality"]["collision_rate"] == 0.0
+    assert (tmp_path / "qs" / "sids" / "tokenizer" / "semantic_ids.json").exists()
