@@ -56,6 +56,25 @@ class CatalogTrie:
             else:
                 self.dense_next.append(None)
 
+    @property
+    def device(self) -> torch.device:
+        return self.sid_codes.device
+
+    def to(self, device) -> "CatalogTrie":
+        """A copy with every tensor (dense tables included) on ``device``."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        moved = CatalogTrie.__new__(CatalogTrie)
+        moved.__dict__.update(self.__dict__)
+        for name, value in self.__dict__.items():
+            if isinstance(value, torch.Tensor):
+                setattr(moved, name, value.to(device))
+            elif isinstance(value, list) and value and any(isinstance(v, torch.Tensor) for v in value):
+                setattr(moved, name, [v.to(device) if isinstance(v, torch.Tensor) else v for v in value])
+        moved.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        return moved
+
     def _parents(self, level: int) -> torch.Tensor:
         offsets = self.offsets[level]
         return torch.repeat_interleave(torch.arange(len(offsets) - 1), offsets[1:] - offsets[:-1])
@@ -127,7 +146,7 @@ class CatalogTrie:
 
     def sid_of_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Full-SID id of code tuples ``[B, L]`` (``-1`` when the tuple is not in the catalog)."""
-        node = torch.zeros(len(codes), dtype=torch.long)
+        node = torch.zeros(len(codes), dtype=torch.long, device=codes.device)
         for level in range(self.levels):
             valid = node >= 0
             nxt = torch.full_like(node, -1)

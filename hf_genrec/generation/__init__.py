@@ -1,0 +1,6 @@
+"""Trie-constrained beam search shared by every model, and decoding temperature schedules."""
+
+from .beam_search import BeamSearchResult, DecodingModel, constrained_beam_search
+from .temperature import AdaptiveTemperature, make_schedule
+
+__all__ = ["AdaptiveTemperature", "BeamSearchResult", "DecodingModel", "constrained_beam_search", "make_schedule"]

@@ -1,0 +1,109 @@
+"""One trie-constrained beam search for every hf_genrec model.
+
+The search is batched over users and beams and never loops over either in Python. A model plugs in
+through three methods (the *decoding protocol*, see :class:`DecodingModel`):
+
+``prepare_decoding(**inputs) -> state``
+    run the history once per user (encoder / backbone pass, memories ...);
+``decode_step(state, level, valid_mask, temperature) -> log_probs [B, W, K_level]``
+    scores of every code of this level for each live beam (the engine masks invalid codes);
+``update_decoding_state(state, level, parent [B, W'], codes [B, W']) -> state``
+    keep the chosen beams (``parent`` indexes the previous beams of the same user) and record their codes.
+
+At each level the catalog trie gives the valid children of all ``B x W`` prefixes with one gather;
+candidate scores are ``beam score + log p``; the best ``W`` of the ``W x K`` candidates of each user
+survive (a single ``topk``). After the last level the full SIDs map to items; with collisions kept
+(``collisions='none'``) every item of a shared SID inherits that SID's score, which is then its best
+SID score since an item has exactly one SID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+import torch
+
+from ..tokenization.trie import CatalogTrie
+from .temperature import TemperatureLike, make_schedule
+
+
+class DecodingModel(Protocol):
+    def prepare_decoding(self, **inputs) -> Any: ...
+
+    def decode_step(self, state: Any, level: int, valid_mask: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor: ...
+
+    def update_decoding_state(self, state: Any, level: int, parent: torch.Tensor, codes: torch.Tensor) -> Any: ...
+
+
+@dataclass
+class BeamSearchResult:
+    items: torch.Tensor  # [B, K] item ids, -1 where fewer than K items were found
+    sids: torch.Tensor  # [B, K, L] codes of each returned item's SID (-1 padded)
+    scores: torch.Tensor  # [B, K] sum of log-probabilities, -inf padded
+    beam_sids: torch.Tensor  # [B, W, L] the final beams
+    beam_scores: torch.Tensor  # [B, W]
+
+
+@torch.no_grad()
+def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, trie: CatalogTrie, num_beams: int = 20,
+                            num_return_sequences: Optional[int] = None,
+                            temperature: TemperatureLike = None) -> BeamSearchResult:
+    """Return the ``num_return_sequences`` best catalog items per user (default: all ``num_beams``)."""
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    schedule = make_schedule(temperature)
+    device = trie.device
+    B = batch_size
+    prefix = torch.zeros(B, 1, dtype=torch.long, device=device)  # trie node of each beam
+    scores = torch.zeros(B, 1, device=device)
+    codes_so_far = torch.zeros(B, 1, 0, dtype=torch.long, device=device)
+    for level in range(trie.levels):
+        width = prefix.shape[1]
+        size = trie.codebook_sizes[level]
+        valid = trie.valid_children_mask(level, prefix.reshape(-1)).view(B, width, size)
+        valid &= torch.isfinite(scores)[..., None]  # dead beams have no children
+        tau = schedule(level, valid.sum(-1).reshape(-1)).view(B, width)
+        log_probs = model.decode_step(state, level, valid, tau).float().to(device)
+        if log_probs.shape != (B, width, size):
+            raise ValueError(f"decode_step returned {tuple(log_probs.shape)}, expected {(B, width, size)}")
+        total = (scores[..., None] + log_probs.masked_fill(~valid, float("-inf"))).view(B, width * size)
+        keep = min(num_beams, width * size)
+        top_scores, top_index = total.topk(keep, dim=1)
+        parent = torch.div(top_index, size, rounding_mode="floor")
+        codes = top_index % size
+        alive = torch.isfinite(top_scores)
+        parent_node = prefix.gather(1, parent)
+        child = trie.next_prefix(level, parent_node.reshape(-1), codes.reshape(-1)).view(B, keep)
+        prefix = torch.where(alive, child, torch.zeros_like(child))
+        codes_so_far = torch.cat([codes_so_far.gather(1, parent[..., None].expand(-1, -1, level)), codes[..., None]], 2)
+        scores = top_scores
+        state = model.update_decoding_state(state, level, parent, codes)
+    return _rank_items(trie, prefix, scores, codes_so_far, num_return_sequences or num_beams)
+
+
+def _rank_items(trie: CatalogTrie, sid_ids: torch.Tensor, scores: torch.Tensor, sids: torch.Tensor,
+                k: int) -> BeamSearchResult:
+    """Expand final SIDs into items (CSR gather) and keep the ``k`` best per user."""
+    B, W = sid_ids.shape
+    alive = torch.isfinite(scores)
+    offsets = trie.sid_item_offsets
+    start = offsets[sid_ids]
+    count = torch.where(alive, offsets[sid_ids + 1] - start, torch.zeros_like(start))
+    width = max(1, int(count.max())) if count.numel() else 1
+    slot = torch.arange(width, device=sid_ids.device)
+    present = slot[None, None, :] < count[..., None]  # [B, W, m]
+    index = (start[..., None] + slot).clamp(max=len(trie.sid_items) - 1)
+    items = torch.where(present, trie.sid_items[index], torch.full_like(index, -1)).view(B, W * width)
+    item_scores = scores[..., None].expand(-1, -1, width).masked_fill(~present, float("-inf")).reshape(B, W * width)
+    item_sids = sids[:, :, None, :].expand(-1, -1, width, -1).reshape(B, W * width, -1)
+    order = torch.sort(item_scores, dim=1, descending=True, stable=True).indices[:, :k]
+    top_items = items.gather(1, order)
+    top_scores = item_scores.gather(1, order)
+    top_sids = item_sids.gather(1, order[..., None].expand(-1, -1, sids.shape[-1])).masked_fill((top_items < 0)[..., None], -1)
+    if top_items.shape[1] < k:  # fewer candidates than requested: pad
+        pad = k - top_items.shape[1]
+        top_items = torch.nn.functional.pad(top_items, (0, pad), value=-1)
+        top_scores = torch.nn.functional.pad(top_scores, (0, pad), value=float("-inf"))
+        top_sids = torch.nn.functional.pad(top_sids, (0, 0, 0, pad), value=-1)
+    return BeamSearchResult(items=top_items, sids=top_sids, scores=top_scores, beam_sids=sids, beam_scores=scores)

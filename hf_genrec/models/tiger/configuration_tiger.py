@@ -1,0 +1,62 @@
+"""Configuration of the TIGER-style baseline (Rajput et al. 2023): flattened SIDs, L tokens per item.
+
+Two architectures share this config:
+
+* ``encoder_decoder`` (TIGER): a T5 built from ``T5Config``; defaults are the setting used by the
+  papers' TIGER baselines (4 + 4 layers, ``d_model`` 128, ``d_ff`` 1024, 6 heads x 64, dropout 0.1).
+* ``decoder_only`` (ComeIR's "normal GR" baseline): any causal LM (Qwen3, LLaMA) given by
+  ``backbone_config`` (a dict with ``model_type``), or created with
+  ``TigerForGenerativeRecommendation.from_backbone("Qwen/Qwen3-0.6B", ...)``. The SID tokens get a new
+  embedding table and a new output head on top of the backbone.
+
+``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
+``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
+``user_hash_buckets`` > 0 prepends TIGER's hashed user-id token (TIGER used 2,000 buckets).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ...configuration_utils import GenRecConfig
+
+ARCHITECTURES = ("encoder_decoder", "decoder_only")
+
+
+class TigerConfig(GenRecConfig):
+    model_type = "tiger"
+
+    def __init__(self, architecture: str = "encoder_decoder", d_model: int = 128, d_ff: int = 1024,
+                 num_layers: int = 4, num_decoder_layers: int = 4, num_heads: int = 6, d_kv: int = 64,
+                 dropout_rate: float = 0.1, feed_forward_proj: str = "relu", relative_attention_num_buckets: int = 32,
+                 backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
+                 loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, **kwargs):
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+        if loss_vocabulary not in ("vocab", "level"):
+            raise ValueError(f"loss_vocabulary must be 'vocab' or 'level', got {loss_vocabulary!r}")
+        self.architecture = architecture
+        self.d_model = d_model
+        self.d_ff = d_ff
+        self.num_layers = num_layers
+        self.num_decoder_layers = num_decoder_layers
+        self.num_heads = num_heads
+        self.d_kv = d_kv
+        self.dropout_rate = dropout_rate
+        self.feed_forward_proj = feed_forward_proj
+        self.relative_attention_num_buckets = relative_attention_num_buckets
+        self.backbone_config = backbone_config
+        self.backbone_name_or_path = backbone_name_or_path
+        self.loss_vocabulary = loss_vocabulary
+        self.user_hash_buckets = int(user_hash_buckets)
+        kwargs.setdefault("input_mode", "flat")
+        super().__init__(**kwargs)
+
+    def t5_config_dict(self) -> Dict[str, Any]:
+        return {"model_type": "t5", "vocab_size": self.sid_vocab_size, "d_model": self.d_model, "d_ff": self.d_ff,
+                "num_layers": self.num_layers, "num_decoder_layers": self.num_decoder_layers,
+                "num_heads": self.num_heads, "d_kv": self.d_kv, "dropout_rate": self.dropout_rate,
+                "feed_forward_proj": self.feed_forward_proj,
+                "relative_attention_num_buckets": self.relative_attention_num_buckets,
+                "pad_token_id": self.pad_token_id, "eos_token_id": self.eos_token_id,
+                "decoder_start_token_id": self.bos_token_id, "tie_word_embeddings": False}

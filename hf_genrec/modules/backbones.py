@@ -1,0 +1,54 @@
+"""Building Hugging Face backbones from a config dict, a model name or a local path.
+
+Models keep the *full* backbone config in their own config (``backbone_config``), so a saved
+hf_genrec model rebuilds its backbone offline; pretrained weights are loaded once, when a model is
+created from a named backbone (:func:`load_pretrained_backbone`), and are saved with the model after.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+
+
+def config_from_dict(backbone_config: Dict[str, Any]) -> PretrainedConfig:
+    """A transformers config from a plain dict that names its ``model_type``."""
+    data = dict(backbone_config)
+    model_type = data.pop("model_type", None)
+    if not model_type:
+        raise ValueError("backbone_config needs a 'model_type' (e.g. 'qwen3', 'llama', 't5')")
+    return AutoConfig.for_model(model_type, **data)
+
+
+def backbone_config_dict(name_or_path: str, **kwargs) -> Dict[str, Any]:
+    """The config of a named or local backbone as a dict (to store inside an hf_genrec config)."""
+    return AutoConfig.from_pretrained(name_or_path, **kwargs).to_dict()
+
+
+def build_backbone(backbone_config: Dict[str, Any]):
+    """A randomly initialised base model (no LM head) from a config dict, e.g. a tiny Qwen3 for tests."""
+    return AutoModel.from_config(config_from_dict(backbone_config))
+
+
+def load_pretrained_backbone(name_or_path: str, **kwargs):
+    """Pretrained base model by Hub id (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"``) or local folder."""
+    return AutoModel.from_pretrained(name_or_path, **kwargs)
+
+
+def default_decoder_config(hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4,
+                           intermediate_size: Optional[int] = None, max_positions: int = 4096) -> Dict[str, Any]:
+    """A small Qwen3-architecture config for the lightweight decoder-only setting."""
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size {hidden_size} must be divisible by num_heads {num_heads}")
+    return {"model_type": "qwen3", "vocab_size": 16, "hidden_size": hidden_size, "num_hidden_layers": num_layers,
+            "num_attention_heads": num_heads, "num_key_value_heads": num_heads, "head_dim": hidden_size // num_heads,
+            "intermediate_size": intermediate_size or 4 * hidden_size, "max_position_embeddings": max_positions,
+            "tie_word_embeddings": False}
+
+
+def backbone_hidden_size(config: PretrainedConfig) -> int:
+    for name in ("hidden_size", "d_model", "n_embd"):
+        if hasattr(config, name):
+            return int(getattr(config, name))
+    raise ValueError(f"cannot find the hidden size of {type(config).__name__}")

@@ -1,0 +1,202 @@
+"""Constrained beam search: exactness against brute force, catalog validity, collisions, temperatures,
+the beam-sharing T5 decoder and tree attention against plain transformers forward passes."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import DynamicCache
+
+from hf_genrec.generation import AdaptiveTemperature, constrained_beam_search
+from hf_genrec.generation.hf_reference import trie_prefix_allowed_tokens_fn
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+from hf_genrec.modules.t5_beam_decoder import T5BeamDecoder
+from hf_genrec.modules.tree_decoding import prompt_positions, tree_extend, tree_prompt
+from hf_genrec.tokenization import SIDTokenizer
+
+TINY = dict(d_model=32, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, dropout_rate=0.0)
+
+
+def random_catalog(n, sizes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.unique(torch.stack([torch.randint(0, s, (n,), generator=g) for s in sizes], 1), dim=0)
+    return codes[torch.randperm(len(codes), generator=g)]
+
+
+def tiny_tiger(architecture, codes, sizes, seed=0, **extra):
+    torch.manual_seed(seed)
+    model = TigerForGenerativeRecommendation(TigerConfig(architecture=architecture, codebook_sizes=sizes,
+                                                         num_items=len(codes), **TINY, **extra)).eval()
+    model.set_catalog(codes)
+    return model
+
+
+def brute_force_scores(model, batch, codes, temperature=1.0):
+    """Score every catalog SID for every user by teacher forcing: sum_l log p(c_l | c_<l)."""
+    B, N = batch["input_ids"].shape[0], len(codes)
+    repeat = {k: v.repeat_interleave(N, 0) for k, v in batch.items() if k != "item_ids"}
+    labels = codes.repeat(B, 1)
+    with torch.no_grad():
+        logits = model(**repeat, labels=labels).logits / temperature
+    total = torch.zeros(B * N)
+    for level in range(codes.shape[1]):
+        log_probs = model.level_log_probs(logits[:, level], level)
+        total += log_probs.gather(1, labels[:, level:level + 1]).squeeze(1)
+    return total.view(B, N)
+
+
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize("loss_vocabulary", ["vocab", "level"])
+def test_full_beam_equals_brute_force_ranking(architecture, loss_vocabulary):
+    sizes = [4, 3, 5]
+    codes = random_catalog(40, sizes)
+    model = tiny_tiger(architecture, codes, sizes, loss_vocabulary=loss_vocabulary)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    batch = tok([[0, 1, 2], [5], [7, 3]], return_tensors="pt")
+    out = model.generate(**batch, num_beams=len(codes), num_return_sequences=len(codes))
+    expected = brute_force_scores(model, batch, codes)
+    order = torch.argsort(expected, dim=1, descending=True)
+    assert torch.equal(out.items, order)
+    assert torch.allclose(out.scores, expected.gather(1, order), atol=1e-4)
+    assert torch.equal(out.sids, codes[out.items])
+    # a narrower beam returns a prefix-consistent subset whose scores are exact for the items it found
+    narrow = model.generate(**batch, num_beams=6, num_return_sequences=6)
+    assert torch.allclose(narrow.scores, expected.gather(1, narrow.items), atol=1e-4)
+    assert bool((narrow.scores[:, :-1] >= narrow.scores[:, 1:]).all())
+
+
+def test_temperature_per_level_matches_brute_force():
+    sizes = [3, 4]
+    codes = random_catalog(12, sizes, seed=2)
+    model = tiny_tiger("encoder_decoder", codes, sizes, seed=2)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    batch = tok([[0, 1]], return_tensors="pt")
+    out = model.generate(**batch, num_beams=len(codes), temperature=0.5)
+    expected = brute_force_scores(model, batch, codes, temperature=0.5)
+    assert torch.allclose(out.scores[0], expected[0].sort(descending=True).values, atol=1e-4)
+    per_level = model.generate(**batch, num_beams=len(codes), temperature=[0.5, 0.5])
+    assert torch.equal(per_level.items, out.items)
+
+
+def test_adaptive_temperature_formula():
+    schedule = AdaptiveTemperature(num_items=400, tau_min=0.5, tau_max=1.0, alpha=0.5)
+    assert schedule.n_ref == pytest.approx(10.0)
+    tau = schedule(0, torch.tensor([0, 10, 1000]))
+    assert tau[0] == pytest.approx(1.0) and tau[1] == pytest.approx(0.5 + 0.5 * math.exp(-0.5))
+    assert tau[2] == pytest.approx(0.5, abs=1e-6)
+    sizes = [3, 4]
+    codes = random_catalog(12, sizes)
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    batch = SIDTokenizer.from_sids(codes, sizes)([[0, 1]], return_tensors="pt")
+    adaptive = model.generate(**batch, num_beams=len(codes), adaptive_temperature=True)
+    plain = model.generate(**batch, num_beams=len(codes))
+    assert set(adaptive.items[0].tolist()) == set(plain.items[0].tolist())
+    assert not torch.allclose(adaptive.scores, plain.scores)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), beams=st.integers(1, 12), architecture=st.sampled_from(["encoder_decoder", "decoder_only"]))
+def test_every_returned_item_is_in_the_catalog(seed, beams, architecture):
+    sizes = [5, 4, 3]
+    codes = random_catalog(30, sizes, seed=seed)
+    model = tiny_tiger(architecture, codes, sizes, seed=seed)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    g = torch.Generator().manual_seed(seed)
+    histories = [torch.randint(0, len(codes), (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist()
+                 for _ in range(3)]
+    out = model.generate(**tok(histories, return_tensors="pt"), num_beams=beams)
+    found = out.items[out.items >= 0]
+    assert len(found) and bool((found < len(codes)).all())
+    assert torch.equal(out.sids[out.items >= 0], codes[found])
+    for row in out.items:
+        real = row[row >= 0].tolist()
+        assert len(real) == len(set(real))
+
+
+def test_collisions_kept_rank_each_item_by_its_sid_score():
+    sizes = [2, 2]
+    codes = torch.tensor([[0, 0], [0, 1], [0, 1], [1, 0], [1, 1], [1, 1], [1, 1]])
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    tok = SIDTokenizer.from_sids(codes, sizes, collisions="none")
+    batch = tok([[0, 3]], return_tensors="pt")
+    out = model.generate(**batch, num_beams=4, num_return_sequences=7)
+    assert sorted(out.items[0].tolist()) == list(range(7))
+    score_of = dict(zip(out.items[0].tolist(), out.scores[0].tolist()))
+    assert score_of[1] == score_of[2] and score_of[4] == score_of[5] == score_of[6]
+    fewer = model.generate(**batch, num_beams=1, num_return_sequences=1)
+    assert fewer.items.shape == (1, 1)
+
+
+def test_fewer_catalog_items_than_beams_are_padded():
+    sizes = [2, 2]
+    codes = torch.tensor([[0, 1], [1, 0]])
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    out = model.generate(**SIDTokenizer.from_sids(codes, sizes)([[0]], return_tensors="pt"), num_beams=5)
+    assert sorted(out.items[0, :2].tolist()) == [0, 1]
+    assert out.items[0, 2:].tolist() == [-1, -1, -1] and bool(torch.isinf(out.scores[0, 2:]).all())
+    with pytest.raises(NotImplementedError, match="sampling"):
+        model.generate(**SIDTokenizer.from_sids(codes, sizes)([[0]], return_tensors="pt"), do_sample=True)
+    wide = model.generate(**SIDTokenizer.from_sids(codes, sizes)([[0]], return_tensors="pt"), num_beams=1,
+                          num_return_sequences=3)  # unique SIDs: one beam finds one item, the rest is padding
+    assert wide.items[0, 1:].tolist() == [-1, -1]
+
+
+def test_t5_beam_decoder_matches_transformers():
+    sizes = [4, 4, 4]
+    codes = random_catalog(30, sizes)
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    batch = tok([[0, 1, 2], [4]], return_tensors="pt")
+    t5 = model.backbone
+    encoded = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    decoder = T5BeamDecoder(t5)
+    memory = decoder.encoder_memory(encoded, batch["attention_mask"])
+    tokens = torch.tensor([[[1, 3, 8], [1, 4, 9], [1, 5, 7]], [[1, 6, 10], [1, 3, 7], [1, 4, 8]]])  # [B, W, t]
+    ours = decoder.last_logits(tokens, memory)
+    for w in range(tokens.shape[1]):
+        reference = t5(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       decoder_input_ids=tokens[:, w]).logits[:, -1]
+        assert torch.allclose(ours[:, w], reference, atol=1e-5)
+    assert memory.keys[0].shape[1] == 1  # one copy per user, broadcast over beams
+
+
+def test_tree_attention_matches_separate_sequences():
+    sizes = [4, 4, 4]
+    codes = random_catalog(30, sizes)
+    model = tiny_tiger("decoder_only", codes, sizes)
+    backbone = model.backbone
+    g = torch.Generator().manual_seed(0)
+    prompt = torch.randn(2, 5, 32, generator=g)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    state = tree_prompt(backbone, prompt, mask, DynamicCache(config=backbone.config))
+    step1 = torch.randn(2, 3, 32, generator=g)
+    state = tree_extend(backbone, state, torch.zeros(2, 3, dtype=torch.long), step1)
+    parent = torch.tensor([[2, 0], [1, 1]])
+    step2 = torch.randn(2, 2, 32, generator=g)
+    state = tree_extend(backbone, state, parent, step2)
+    for b in range(2):
+        for w in range(2):
+            sequence = torch.cat([prompt[b], step1[b, parent[b, w]][None], step2[b, w][None]])[None]
+            full_mask = torch.cat([mask[b], torch.ones(2, dtype=torch.long)])[None]
+            reference = backbone(inputs_embeds=sequence, attention_mask=full_mask,
+                                 position_ids=prompt_positions(full_mask)).last_hidden_state[0, -1]
+            assert torch.allclose(state.hidden[b, w], reference, atol=1e-5)
+    with pytest.raises(ValueError, match="left-padded"):
+        tree_prompt(backbone, prompt, torch.tensor([[1, 1, 1, 0, 0]] * 2), DynamicCache(config=backbone.config))
+
+
+def test_transformers_generate_with_prefix_fn_returns_the_same_items():
+    sizes = [4, 4, 4]
+    codes = random_catalog(40, sizes, seed=5)
+    model = tiny_tiger("encoder_decoder", codes, sizes, seed=5)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    batch = tok([[0, 1, 2], [3, 9]], return_tensors="pt")
+    ours = model.generate(**batch, num_beams=8, num_return_sequences=8)
+    allowed = trie_prefix_allowed_tokens_fn(model.catalog_trie(), tok.level_offsets, tok.eos_token_id)
+    reference = model.backbone.generate(**batch, num_beams=8, num_return_sequences=8, max_new_tokens=3,
+                                        prefix_allowed_tokens_fn=allowed, do_sample=False, early_stopping=True,
+                                        decoder_start_token_id=tok.bos_token_id, length_penalty=0.0)
+    items = torch.tensor([[i[0] for i in tok.decode_items(row[1:4])] for row in reference]).view(2, 8)
+    assert torch.equal(items, ours.items)
