@@ -13,11 +13,16 @@ def register_auto_classes() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     from .configuration_utils import GenRecConfig
+    from .models import TigerConfig, TigerForGenerativeRecommendation
     from .tokenization import SIDTokenizer
 
     AutoConfig.register(GenRecConfig.model_type, GenRecConfig, exist_ok=True)
     AutoTokenizer.register(GenRecConfig, tokenizer_class=SIDTokenizer, exist_ok=True)
+    for config_class, model_class in ((TigerConfig, TigerForGenerativeRecommendation),):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
+        AutoTokenizer.register(config_class, tokenizer_class=SIDTokenizer, exist_ok=True)
     _REGISTERED = True

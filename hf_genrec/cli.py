@@ -4,6 +4,7 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 
 * ``prepare``    raw logs -> leave-one-out ``DatasetDict`` + item table + item embeddings
 * ``build-sids`` item embeddings -> semantic IDs + ``SIDTokenizer`` + SID quality report
+* ``evaluate``   full-ranking Recall/NDCG@K of a saved model (``metrics.json``)
 * ``synthetic``  write the embedded default catalog in the two-file format
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
@@ -158,6 +159,23 @@ def cmd_build_sids(args) -> Dict:
     return summary
 
 
+def cmd_evaluate(args) -> Dict:
+    from .pipeline import run_evaluate
+
+    summary = run_evaluate(args.model, args.data, args.split, args.out, args.num_beams, args.batch_size,
+                           tuple(int(k) for k in args.ks.split(",")), args.max_users, args.tokenizer, args.device)
+    metrics = summary["metrics"]
+    print(f"{summary['split']} ({summary['num_users']:,} users, beam {summary['num_beams']}): " +
+          "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    for name, group in summary["groups"].items():
+        print(f"  {name:<10} ({group['users']:,} users) recall@10 {group.get('recall@10', float('nan')):.4f} "
+              f"ndcg@10 {group.get('ndcg@10', float('nan')):.4f}")
+    if summary["latency"]:
+        print(f"  latency {summary['latency']['mean_ms_per_batch']:.1f} ms per batch of {summary['latency']['batch_size']}")
+    print(f"metrics: {summary['outputs']['metrics']}")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.readers import FORMATS
     from .embeddings.encoder import DEFAULT_ENCODER
@@ -215,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
     k.add_argument("--kmeans-iterations", type=int, default=50)
     sids.set_defaults(func=cmd_build_sids)
+
+    ev = sub.add_parser("evaluate", help="full-ranking Recall/NDCG@K of a saved model on a prepared split")
+    ev.add_argument("--model", required=True, help="a saved hf_genrec model folder (with its tokenizer)")
+    ev.add_argument("--data", required=True, help="the prepared dataset folder")
+    ev.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    ev.add_argument("--out", default=None, help="where metrics.json goes (default: the model folder)")
+    ev.add_argument("--num-beams", type=int, default=20)
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--ks", default="5,10,20")
+    ev.add_argument("--max-users", type=int, default=None, help="evaluate only the first N users")
+    ev.add_argument("--tokenizer", default=None, help="tokenizer folder when not inside --model")
+    ev.add_argument("--device", default=None)
+    ev.set_defaults(func=cmd_evaluate)
 
     syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
     syn.add_argument("--out", required=True)

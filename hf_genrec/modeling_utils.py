@@ -24,6 +24,8 @@ from .configuration_utils import GenRecConfig
 from .generation import AdaptiveTemperature, constrained_beam_search
 from .tokenization.trie import CatalogTrie
 
+DEFAULT_NUM_BEAMS = 20
+
 
 @dataclass
 class GenRecOutput(ModelOutput):
@@ -55,6 +57,9 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.register_buffer("item_sids", torch.zeros(config.num_items, config.num_levels, dtype=torch.long))
         self._trie_cache: dict = {}
+        self.generation_config = GenerationConfig(num_beams=DEFAULT_NUM_BEAMS, do_sample=False,
+                                                  pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id,
+                                                  eos_token_id=config.eos_token_id)
 
     # ------------------------------------------------------------------ catalog
     def set_catalog(self, item_sids) -> None:
@@ -97,7 +102,7 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     def generate(self, input_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
                  generation_config: Optional[GenerationConfig] = None, num_beams: Optional[int] = None,
                  num_return_sequences: Optional[int] = None, temperature=None, adaptive_temperature: bool = False,
-                 **inputs) -> GenRecGenerateOutput:
+                 timings: Optional[dict] = None, **inputs) -> GenRecGenerateOutput:
         """Recommend catalog items with trie-constrained beam search.
 
         Honoured ``GenerationConfig`` fields: ``num_beams``, ``num_return_sequences`` (default: all beams; with
@@ -113,21 +118,22 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
             inputs.pop(unused, None)
         configured_beams = getattr(generation_config, "num_beams", None) or 1
         configured_return = getattr(generation_config, "num_return_sequences", None) or 1
-        num_beams = num_beams or (configured_beams if configured_beams > 1 else None) or self.config.num_beams
-        num_return_sequences = num_return_sequences or (configured_return if configured_return > 1 else None) \
-            or self.config.num_return_sequences or num_beams
+        num_beams = num_beams or (configured_beams if configured_beams > 1 else DEFAULT_NUM_BEAMS)
+        num_return_sequences = num_return_sequences or (configured_return if configured_return > 1 else num_beams)
         if adaptive_temperature:
             temperature = AdaptiveTemperature(self.config.num_items)
         elif temperature is None and getattr(generation_config, "temperature", None) not in (None, 1.0):
             temperature = generation_config.temperature
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         try:
             state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
             batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(
                 v for v in inputs.values() if isinstance(v, torch.Tensor))).shape[0])
             result = constrained_beam_search(self, state, batch_size, self.catalog_trie(self.item_sids.device),
-                                             num_beams, num_return_sequences, temperature)
+                                             num_beams, num_return_sequences, temperature, timings)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores)

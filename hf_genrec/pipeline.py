@@ -218,3 +218,46 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         summary.update({"outputs": outputs, "finished": _now()})
         atomic_write_json(tmp / SUMMARY_FILE, summary)
     return summary
+
+
+def load_model_and_tokenizer(model_dir: str | os.PathLike, tokenizer_dir: Optional[str | os.PathLike] = None):
+    """``AutoModel`` + ``AutoTokenizer`` from a saved hf_genrec model folder (tokenizer beside the weights)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
+    tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
+    return model, tokenizer
+
+
+def run_evaluate(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, split: str = "test",
+                 out: Optional[str | os.PathLike] = None, num_beams: int = 20, batch_size: int = 64,
+                 ks=(5, 10, 20), max_users: Optional[int] = None, tokenizer_dir: Optional[str] = None,
+                 device: Optional[str] = None) -> Dict[str, Any]:
+    """Full-ranking leave-one-out evaluation of a saved model; writes ``metrics.json`` (and ``summary.json``)."""
+    import torch
+
+    from .evaluation import Evaluator
+
+    started = _now()
+    model, tokenizer = load_model_and_tokenizer(model_dir, tokenizer_dir)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    prepared = PreparedDataset.load(prepared_dir)
+    if split not in prepared.splits:
+        raise ValueError(f"{prepared_dir} has no split {split!r}; splits: {list(prepared.splits)}")
+    if prepared.num_items != model.config.num_items:
+        raise ValueError(f"the model knows {model.config.num_items} items but {prepared_dir} has {prepared.num_items}")
+    t = time.perf_counter()
+    result = Evaluator(tokenizer, ks, num_beams, batch_size, max_users).evaluate(
+        model, prepared.splits[split], prepared.items["train_count"], device)
+    out = Path(out or model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {"split": split, "dataset": prepared.name, **result.to_dict(),
+               "seconds": round(time.perf_counter() - t, 3)}
+    atomic_write_json(out / "metrics.json", metrics)
+    summary = {"command": "evaluate", "hf_genrec_version": __version__, "started": started, "finished": _now(),
+               "model": os.fspath(model_dir), "data": os.fspath(prepared_dir), "device": str(device), **metrics,
+               "outputs": {"metrics": str(out / "metrics.json")}}
+    atomic_write_json(out / SUMMARY_FILE, summary)
+    return summary

@@ -153,13 +153,23 @@ def test_t5_beam_decoder_matches_transformers():
     encoded = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     decoder = T5BeamDecoder(t5)
     memory = decoder.encoder_memory(encoded, batch["attention_mask"])
-    tokens = torch.tensor([[[1, 3, 8], [1, 4, 9], [1, 5, 7]], [[1, 6, 10], [1, 3, 7], [1, 4, 8]]])  # [B, W, t]
-    ours = decoder.last_logits(tokens, memory)
-    for w in range(tokens.shape[1]):
-        reference = t5(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       decoder_input_ids=tokens[:, w]).logits[:, -1]
-        assert torch.allclose(ours[:, w], reference, atol=1e-5)
-    assert memory.keys[0].shape[1] == 1  # one copy per user, broadcast over beams
+    assert memory.keys[0].shape[:2] == (2, 2) and memory.keys[0].ndim == 4  # [B, heads, S, d_kv]: one per user
+    sequences = torch.tensor([[[1, 3, 8, 12], [1, 4, 9, 11], [1, 5, 7, 13]],
+                              [[1, 6, 10, 14], [1, 3, 7, 11], [1, 4, 8, 12]]])  # [B, W, t]
+    cache = None
+    for t in range(sequences.shape[-1]):
+        hidden, cache = decoder.step(sequences[..., t:t + 1], memory, cache, capacity=4)
+        ours = decoder.logits(hidden)
+        for w in range(sequences.shape[1]):
+            reference = t5(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           decoder_input_ids=sequences[:, w, :t + 1]).logits[:, -1]
+            assert torch.allclose(ours[:, w], reference, atol=1e-5)
+    # re-ordering the cache by parents equals decoding the re-ordered sequences
+    parent = torch.tensor([[2, 2, 0], [1, 0, 0]])
+    reordered = cache.select(parent)
+    assert torch.equal(reordered.keys[0], cache.keys[2]) and torch.equal(reordered.keys[3], cache.keys[4])
+    with pytest.raises(ValueError, match="cache full"):
+        decoder.step(sequences[..., :1], memory, cache)
 
 
 def test_tree_attention_matches_separate_sequences():

@@ -19,8 +19,9 @@ SID score since an item has exactly one SID.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol
+from typing import Any, Dict, Optional, Protocol
 
 import torch
 
@@ -48,11 +49,18 @@ class BeamSearchResult:
 @torch.no_grad()
 def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, trie: CatalogTrie, num_beams: int = 20,
                             num_return_sequences: Optional[int] = None,
-                            temperature: TemperatureLike = None) -> BeamSearchResult:
-    """Return the ``num_return_sequences`` best catalog items per user (default: all ``num_beams``)."""
+                            temperature: TemperatureLike = None,
+                            timings: Optional[Dict[str, float]] = None) -> BeamSearchResult:
+    """Return the ``num_return_sequences`` best catalog items per user (default: all ``num_beams``).
+
+    ``timings``, when given, accumulates ``model_s`` (the model's steps) and ``search_s`` (trie lookups,
+    masking, top-k and bookkeeping) in seconds; on a GPU the clock includes waiting for the device.
+    """
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
     schedule = make_schedule(temperature)
+    start = time.perf_counter()
+    model_before = timings.get("model_s", 0.0) if timings is not None else 0.0
     device = trie.device
     B = batch_size
     prefix = torch.zeros(B, 1, dtype=torch.long, device=device)  # trie node of each beam
@@ -64,7 +72,9 @@ def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, t
         valid = trie.valid_children_mask(level, prefix.reshape(-1)).view(B, width, size)
         valid &= torch.isfinite(scores)[..., None]  # dead beams have no children
         tau = schedule(level, valid.sum(-1).reshape(-1)).view(B, width)
+        clock = time.perf_counter()
         log_probs = model.decode_step(state, level, valid, tau).float().to(device)
+        model_seconds = time.perf_counter() - clock
         if log_probs.shape != (B, width, size):
             raise ValueError(f"decode_step returned {tuple(log_probs.shape)}, expected {(B, width, size)}")
         total = (scores[..., None] + log_probs.masked_fill(~valid, float("-inf"))).view(B, width * size)
@@ -78,8 +88,15 @@ def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, t
         prefix = torch.where(alive, child, torch.zeros_like(child))
         codes_so_far = torch.cat([codes_so_far.gather(1, parent[..., None].expand(-1, -1, level)), codes[..., None]], 2)
         scores = top_scores
+        clock = time.perf_counter()
         state = model.update_decoding_state(state, level, parent, codes)
-    return _rank_items(trie, prefix, scores, codes_so_far, num_return_sequences or num_beams)
+        model_seconds += time.perf_counter() - clock
+        if timings is not None:
+            timings["model_s"] = timings.get("model_s", 0.0) + model_seconds
+    result = _rank_items(trie, prefix, scores, codes_so_far, num_return_sequences or num_beams)
+    if timings is not None:
+        timings["search_s"] = timings.get("search_s", 0.0) + (time.perf_counter() - start) - timings["model_s"] + model_before
+    return result
 
 
 def _rank_items(trie: CatalogTrie, sid_ids: torch.Tensor, scores: torch.Tensor, sids: torch.Tensor,

@@ -16,9 +16,11 @@ def progress_disabled() -> bool:
     return os.environ.get("HF_GENREC_DISABLE_PROGRESS", "0").lower() in {"1", "true", "yes"}
 
 
-def progress(iterable: Optional[Iterable] = None, desc: str = "", total: Optional[int] = None, unit: str = "it", **kwargs):
-    """Return a tqdm bar (or a silent pass-through when disabled)."""
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=progress_disabled(), dynamic_ncols=True, **kwargs)
+def progress(iterable: Optional[Iterable] = None, desc: str = "", total: Optional[int] = None, unit: str = "it",
+             disable: bool = False, **kwargs):
+    """Return a tqdm bar (or a silent pass-through when disabled here or by the environment)."""
+    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable or progress_disabled(), dynamic_ncols=True,
+                **kwargs)
 
 
 @contextlib.contextmanager

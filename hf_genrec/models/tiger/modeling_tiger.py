@@ -22,15 +22,18 @@ from transformers import DynamicCache, T5ForConditionalGeneration
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
 from ...modules.backbones import (backbone_config_dict, backbone_hidden_size, build_backbone, config_from_dict,
                                   default_decoder_config, load_pretrained_backbone)
-from ...modules.t5_beam_decoder import EncoderMemory, T5BeamDecoder
+from ...modules.t5_beam_decoder import DecoderCache, EncoderMemory, T5BeamDecoder
 from ...modules.tree_decoding import TreeState, prompt_positions, tree_extend, tree_prompt
 from .configuration_tiger import TigerConfig
 
 
 @dataclass
 class TigerDecodingState:
-    tokens: Optional[torch.Tensor] = None  # encoder-decoder: decoder inputs [B, W, t]
+    tokens: Optional[torch.Tensor] = None  # encoder-decoder: next decoder input of each beam [B, W, 1]
     memory: Optional[EncoderMemory] = None
+    cache: Optional[DecoderCache] = None  # self-attention cache of the beams, re-ordered after each step
+    pending: Optional[DecoderCache] = None  # cache including the last step, before beam selection
+    decoder: Optional[T5BeamDecoder] = None
     tree: Optional[TreeState] = None  # decoder-only
 
 
@@ -41,8 +44,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     def __init__(self, config: TigerConfig):
         super().__init__(config)
         vocab = config.sid_vocab_size
-        offsets = [3 + sum(config.codebook_sizes[:l]) for l in range(config.num_levels)]
-        self.register_buffer("level_offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
+        self.level_offset_list = [3 + sum(config.codebook_sizes[:l]) for l in range(config.num_levels)]
         if config.architecture == "encoder_decoder":
             t5_config = dict(config.backbone_config or config.t5_config_dict())
             t5_config.update(vocab_size=vocab, model_type="t5")
@@ -87,6 +89,11 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         return model
 
     # ------------------------------------------------------------------ shared pieces
+    @property
+    def level_offsets(self) -> torch.Tensor:
+        """Token id of code 0 of each level (a plain tensor, not a buffer: it follows from the config)."""
+        return torch.tensor(self.level_offset_list, dtype=torch.long, device=self.item_sids.device)
+
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.config.architecture == "encoder_decoder":
             return self.backbone.shared(tokens)
@@ -110,7 +117,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
 
     def level_log_probs(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         """Log-probabilities of level ``level``'s codes from full-vocabulary logits ``[..., V]``."""
-        start, size = int(self.level_offsets[level]), self.config.codebook_sizes[level]
+        start, size = self.level_offset_list[level], self.config.codebook_sizes[level]
         if self.config.loss_vocabulary == "vocab":
             return F.log_softmax(logits.float(), dim=-1)[..., start:start + size]
         return F.log_softmax(logits[..., start:start + size].float(), dim=-1)
@@ -155,7 +162,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         bos = torch.full((B, 1, 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device)
         if self.config.architecture == "encoder_decoder":
             encoded = self.backbone.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-            return TigerDecodingState(tokens=bos, memory=T5BeamDecoder(self.backbone).encoder_memory(encoded, mask))
+            decoder = T5BeamDecoder(self.backbone)
+            return TigerDecodingState(tokens=bos, memory=decoder.encoder_memory(encoded, mask), decoder=decoder)
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         cache = DynamicCache(config=self.backbone.config)
@@ -164,17 +172,20 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     def decode_step(self, state: TigerDecodingState, level: int, valid_mask: torch.Tensor,
                     temperature: torch.Tensor) -> torch.Tensor:
         if self.config.architecture == "encoder_decoder":
-            logits = T5BeamDecoder(self.backbone).last_logits(state.tokens, state.memory)
+            hidden, state.pending = state.decoder.step(state.tokens, state.memory, state.cache,
+                                                       capacity=self.config.num_levels)
+            logits = state.decoder.logits(hidden)
         else:
             logits = self._logits(state.tree.hidden)
         return self.level_log_probs(logits / temperature[..., None].to(logits.dtype), level)
 
     def update_decoding_state(self, state: TigerDecodingState, level: int, parent: torch.Tensor,
                               codes: torch.Tensor) -> TigerDecodingState:
-        tokens = codes + self.level_offsets[level]
+        tokens = codes + self.level_offset_list[level]
         if self.config.architecture == "encoder_decoder":
-            previous = state.tokens.gather(1, parent[..., None].expand(-1, -1, state.tokens.shape[-1]))
-            state.tokens = torch.cat([previous, tokens[..., None]], 2)
+            if level < self.config.num_levels - 1:  # after the last level no decoder step follows
+                state.cache = state.pending.select(parent)
+                state.tokens = tokens[..., None]
         elif level < self.config.num_levels - 1:
             state.tree = tree_extend(self.backbone, state.tree, parent, self._embed(tokens))
         return state

@@ -1,0 +1,53 @@
+"""Evaluation: the evaluate metric module, popularity groups, the Evaluator and ``hf-genrec evaluate``."""
+
+import json
+
+import evaluate
+import numpy as np
+import pytest
+import torch
+
+from hf_genrec.evaluation import Evaluator, popularity_groups, rank_metrics, recall_ndcg_metric_path
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+from hf_genrec.tokenization import SIDTokenizer
+
+
+def test_evaluate_metric_module_matches_the_plain_function():
+    rng = np.random.default_rng(0)
+    ranked = np.stack([rng.permutation(30)[:20] for _ in range(50)])
+    targets = rng.integers(0, 30, size=50)
+    metric = evaluate.load(recall_ndcg_metric_path())
+    result = metric.compute(predictions=ranked.tolist(), references=targets.tolist(), k_values=[5, 10, 20])
+    expected = rank_metrics(ranked, targets, (5, 10, 20))
+    assert result.keys() == expected.keys()
+    for key in expected:
+        assert result[key] == pytest.approx(expected[key])
+
+
+def test_popularity_groups_have_equal_sizes_and_follow_counts():
+    counts = [5, 0, 9, 9, 1, 3, 7, 2, 0]
+    groups = popularity_groups(counts)
+    assert np.bincount(groups).tolist() == [3, 3, 3]
+    assert groups[[2, 3, 6]].tolist() == [0, 0, 0]  # the three most frequent items are "popular"
+    assert set(groups[[1, 8, 4]].tolist()) == {2}
+
+
+def test_evaluator_on_a_small_model(prepared_synthetic):
+    from hf_genrec.data import PreparedDataset
+
+    prepared = PreparedDataset.load(prepared_synthetic)
+    n = prepared.num_items
+    g = torch.Generator().manual_seed(0)
+    codes = torch.stack([torch.arange(n) // 64, (torch.arange(n) // 8) % 8, torch.arange(n) % 8], 1)
+    tok = SIDTokenizer.from_sids(codes, [int(codes[:, 0].max()) + 1, 8, 8])
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=n, d_model=32,
+                                                         d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
+                                                         d_kv=16, max_history=5))
+    model.set_catalog(tok)
+    result = Evaluator(tok, ks=(5, 10), num_beams=10, batch_size=32, max_users=64, show_progress=False).evaluate(
+        model, prepared.splits["test"], prepared.items["train_count"])
+    assert result.num_users == 64 and set(result.metrics) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
+    assert 0.0 <= result.metrics["recall@5"] <= result.metrics["recall@10"] <= 1.0
+    assert sum(group["users"] for group in result.groups.values()) == 64
+    assert result.latency["batches"] == 2 and result.latency["mean_ms_per_batch"] > 0
