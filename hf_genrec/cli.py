@@ -9,11 +9,13 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
 Run ``hf-genrec <command> --help`` for the options. Also usable as ``python -m hf_genrec.cli``.
+Errors in the input print one line and exit with status 2; ``HF_GENREC_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Dict, List, Optional
 
@@ -271,7 +273,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         args.func(args)
-    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError) as err:
+    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError, ValueError) as err:
+        if os.environ.get("HF_GENREC_DEBUG") == "1":
+            raise
         print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -51,3 +51,34 @@ def test_evaluator_on_a_small_model(prepared_synthetic):
     assert 0.0 <= result.metrics["recall@5"] <= result.metrics["recall@10"] <= 1.0
     assert sum(group["users"] for group in result.groups.values()) == 64
     assert result.latency["batches"] == 2 and result.latency["mean_ms_per_batch"] > 0
+
+
+def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys):
+    from hf_genrec.cli import main
+    from hf_genrec.data import PreparedDataset
+
+    n = PreparedDataset.load(prepared_synthetic).num_items
+    codes = torch.stack([torch.arange(n) // 64, (torch.arange(n) // 8) % 8, torch.arange(n) % 8], 1)
+    tok = SIDTokenizer.from_sids(codes, [int(codes[:, 0].max()) + 1, 8, 8])
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=n, d_model=32,
+                                                         d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
+                                                         d_kv=16, max_history=5))
+    model.set_catalog(tok)
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    code = main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(prepared_synthetic), "--split",
+                 "validation", "--max-users", "40", "--num-beams", "10", "--batch-size", "20", "--ks", "5,10"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["split"] == "validation" and metrics["num_users"] == 40 and "recall@10" in metrics["metrics"]
+    summary = json.loads((tmp_path / "model" / "summary.json").read_text())
+    assert summary["command"] == "evaluate" and summary["latency"]["batches"] == 2
+    assert "recall@10" in capsys.readouterr().out
+    # a model for another catalog is refused with a clear message
+    other = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=[2, 2], num_items=4, d_model=32, d_ff=64,
+                                                         num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16))
+    other.save_pretrained(tmp_path / "other")
+    SIDTokenizer.from_sids([[0, 0], [0, 1], [1, 0], [1, 1]], [2, 2]).save_pretrained(tmp_path / "other")
+    assert main(["evaluate", "--model", str(tmp_path / "other"), "--data", str(prepared_synthetic)]) == 2
+    assert "knows 4 items" in capsys.readouterr().err
