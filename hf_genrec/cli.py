@@ -5,6 +5,8 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 * ``prepare``    raw logs -> leave-one-out ``DatasetDict`` + item table + item embeddings
 * ``build-sids`` item embeddings -> semantic IDs + ``SIDTokenizer`` + SID quality report
 * ``evaluate``   full-ranking Recall/NDCG@K of a saved model (``metrics.json``)
+* ``train``      train from a YAML config (``accelerate launch -m hf_genrec.cli train ...`` for several processes)
+* ``recommend``  top-K items for one history, with titles and scores
 * ``synthetic``  write the embedded default catalog in the two-file format
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
@@ -178,6 +180,30 @@ def cmd_evaluate(args) -> Dict:
     return summary
 
 
+def cmd_train(args) -> Dict:
+    from .pipeline import load_yaml_config, run_train
+
+    summary = run_train(load_yaml_config(args.config, args.overrides))
+    if summary.get("stopped_at_step"):
+        print(f"stopped at step {summary['stopped_at_step']}; resume with training.resume_from={summary['checkpoint']}")
+    elif summary.get("model_folder"):
+        test = (summary.get("test") or {}).get("metrics", {})
+        print(f"best validation {summary['metric_for_best_model']} {summary['best_validation']:.4f} at step "
+              f"{summary['best_step']}; test " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        print(f"model: {summary['model_folder']}  curves: {summary['plot']}")
+    return summary
+
+
+def cmd_recommend(args) -> Dict:
+    from .pipeline import run_recommend
+
+    summary = run_recommend(args.model, args.history, args.top_k, args.num_beams, args.out)
+    print(f"history: {summary['history']}")
+    for row in summary["recommendations"]:
+        print(f"{row['rank']:>3}. {row['item_id']:<14} {row['score']:>9.4f}  {row['title']}")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.readers import FORMATS
     from .embeddings.encoder import DEFAULT_ENCODER
@@ -248,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tokenizer", default=None, help="tokenizer folder when not inside --model")
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
+
+    train = sub.add_parser("train", help="train a model from a YAML run config (also under accelerate launch)")
+    train.add_argument("--config", required=True, help="e.g. examples/configs/tiger_synthetic.yaml")
+    train.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. training.learning_rate=1e-3")
+    train.set_defaults(func=cmd_train)
+
+    rec = sub.add_parser("recommend", help="top-K recommendations of a saved model for one history")
+    rec.add_argument("--model", required=True, help="a model folder or Hub repo id")
+    rec.add_argument("--history", required=True, help="item indices, item ids or titles, separated by ',' or '|'")
+    rec.add_argument("--top-k", type=int, default=10)
+    rec.add_argument("--num-beams", type=int, default=20)
+    rec.add_argument("--out", default="runs/recommend", help="where recommendations.json and summary.json go")
+    rec.set_defaults(func=cmd_recommend)
 
     syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
     syn.add_argument("--out", required=True)

@@ -261,3 +261,149 @@ def run_evaluate(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, 
                "outputs": {"metrics": str(out / "metrics.json")}}
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
+
+
+# ---------------------------------------------------------------------------------------- training
+def _yaml_loader():
+    """A SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+        list("-+0123456789."))
+    return Loader
+
+
+def load_yaml_config(path: str | os.PathLike, overrides: Optional[list] = None) -> Dict[str, Any]:
+    """A YAML run config with ``section.key=value`` overrides (values parsed as YAML scalars)."""
+    import yaml
+
+    loader = _yaml_loader()
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} not found")
+    config = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a run config must be a mapping with data/model/training sections")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        dotted, raw = item.split("=", 1)
+        node = config
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {key} is not a section")
+        node[keys[-1]] = yaml.load(raw, Loader=loader)
+    return config
+
+
+def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``).
+
+    Works in one process and under ``accelerate launch`` / ``torchrun`` (every process runs it; only the
+    main process writes files).
+    """
+    import torch
+
+    from .models import build_model
+    from .tokenization import SIDTokenizer
+    from .training import GenRecTrainer, LoraSettings, TrainingConfig, configure_finetuning
+
+    started = _now()
+    data = config.get("data") or {}
+    if "prepared" not in data or "sids" not in data:
+        raise ValueError("the config's data section needs 'prepared' (hf-genrec prepare) and 'sids' (hf-genrec build-sids)")
+    prepared = PreparedDataset.load(data["prepared"])
+    tokenizer = SIDTokenizer.from_pretrained(Path(data["sids"]) / "tokenizer")
+    if tokenizer.num_items != prepared.num_items:
+        raise ValueError(f"the SIDs in {data['sids']} cover {tokenizer.num_items} items but {data['prepared']} has "
+                         f"{prepared.num_items}; build the SIDs from this prepared dataset")
+    model_options = dict(config.get("model") or {})
+    model_type = model_options.pop("type", "tiger")
+    training = TrainingConfig.from_dict(dict(config.get("training") or {}))
+    torch.manual_seed(training.seed)
+    model = build_model(model_type, tokenizer, **model_options)
+    finetuning = dict(config.get("finetuning") or {})
+    mode = finetuning.get("mode", "full")
+    model = configure_finetuning(model, mode, LoraSettings(**(finetuning.get("lora") or {})))
+    trainer = GenRecTrainer(model, tokenizer, prepared.splits["train"], prepared.splits["validation"],
+                            prepared.splits["test"], training, prepared.items["train_count"],
+                            run_metadata={"model_type": model_type, "model": model_options, "finetuning": finetuning,
+                                          "data": data},
+                            item_titles=prepared.items["title"], dataset_name=prepared.name)
+    result = trainer.train()
+    summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": _now(),
+               "config": config, **result}
+    if trainer.is_main:
+        atomic_write_json(Path(training.output_dir) / SUMMARY_FILE, summary)
+    return summary
+
+
+def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list:
+    """Item ids from a comma- or ``|``-separated list of item indices, raw item ids or exact titles."""
+    ids = items.get("item_ids") or []
+    titles = items.get("titles") or []
+    by_key = {str(k): i for i, k in enumerate(ids)}
+    by_title = {str(t).strip().lower(): i for i, t in enumerate(titles) if t}
+    separator = "|" if "|" in history else ","
+    resolved = []
+    for token in (t.strip() for t in history.split(separator) if t.strip()):
+        if token in by_key:
+            resolved.append(by_key[token])
+        elif token.lower() in by_title:
+            resolved.append(by_title[token.lower()])
+        elif token.isdigit() and int(token) < num_items:
+            resolved.append(int(token))
+        else:
+            raise ValueError(f"history item {token!r} is neither an item index, an item id nor a title of this model")
+    if not resolved:
+        raise ValueError("the history is empty")
+    return resolved
+
+
+def run_recommend(model_dir: str, history: str, top_k: int = 10, num_beams: int = 20,
+                  out: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
+    """Top-K recommendations for one history; writes ``recommendations.json`` and ``summary.json`` to ``out``."""
+    from .hub.export import load_items
+    from .utils.io import atomic_write_json as write
+
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    local = Path(model_dir)
+    items = load_items(local) if local.is_dir() else _hub_items(model_dir)
+    history_ids = resolve_history(history, items, model.config.num_items)
+    history_ids = history_ids[-model.config.max_history:]
+    batch = tokenizer([history_ids], mode=model.config.input_mode, return_tensors="pt")
+    output = model.generate(**batch, num_beams=max(num_beams, top_k), num_return_sequences=top_k)
+    titles, keys = items.get("titles") or [], items.get("item_ids") or []
+    rows = []
+    for rank, (item, score) in enumerate(zip(output.items[0].tolist(), output.scores[0].tolist()), start=1):
+        if item < 0:
+            continue
+        rows.append({"rank": rank, "item_idx": item, "item_id": keys[item] if item < len(keys) else str(item),
+                     "title": titles[item] if item < len(titles) else "", "score": round(score, 5)})
+    summary = {"command": "recommend", "hf_genrec_version": __version__, "model": str(model_dir),
+               "history": history_ids, "top_k": top_k, "num_beams": max(num_beams, top_k), "recommendations": rows}
+    if out is not None:
+        write(Path(out) / "recommendations.json", rows)
+        write(Path(out) / SUMMARY_FILE, summary)
+    return summary
+
+
+def _hub_items(repo_id: str) -> Dict[str, Any]:
+    import json
+
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return json.loads(Path(hf_hub_download(repo_id, "items.json")).read_text(encoding="utf-8"))
+    except Exception:  # a model without display titles still recommends by index
+        return {}

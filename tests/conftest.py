@@ -60,3 +60,26 @@ def prepared_synthetic(tmp_path_factory):
     run_prepare(root / "raw", root / "prepared", config=PrepareConfig(max_history=10),
                 cache_dir=str(root / "cache"))
     return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def synthetic_sids(prepared_synthetic, tmp_path_factory):
+    """RQ-KMeans SIDs (2 levels x 16 codes + suffix) for ``prepared_synthetic``."""
+    from hf_genrec.pipeline import run_build_sids
+
+    out = tmp_path_factory.mktemp("sids") / "sids"
+    run_build_sids(prepared_synthetic, out, "rqkmeans", levels=2, codebook_size=16, collisions="suffix")
+    return out
+
+
+TINY_TIGER = {"type": "tiger", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
+              "d_kv": 16, "max_history": 5}
+
+
+@pytest.fixture
+def run_config(prepared_synthetic, synthetic_sids, tmp_path):
+    """A tiny, fast run config on the small synthetic dataset."""
+    return {"data": {"prepared": str(prepared_synthetic), "sids": str(synthetic_sids)}, "model": dict(TINY_TIGER),
+            "training": {"output_dir": str(tmp_path / "run"), "learning_rate": 0.005, "batch_size": 64,
+                         "num_epochs": 2, "eval_num_beams": 10, "eval_batch_size": 64, "eval_max_users": 60,
+                         "logging_steps": 5, "report_to": [], "show_progress": False, "seed": 3}}

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..training.collator import GenRecCollator
+from ..data.collator import GenRecCollator
 from ..utils.progress import progress
 from .metrics import rank_metrics
 

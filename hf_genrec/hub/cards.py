@@ -68,3 +68,68 @@ def render_dataset_card(prepared: Any, repo_id: Optional[str] = None) -> str:
         time_columns=", `history_timestamps`, `target_timestamp` (unix seconds)" if "time_range" in stats else "",
         repo_hint=repo_id or f"<user>/{prepared.name}",
         license=prepared.license_note or "See the licence of the source data.")
+
+
+CITATIONS = {
+    "tiger": "Rajput et al., *Recommender Systems with Generative Retrieval*, NeurIPS 2023.",
+    "intrr": "IntRR: *SID Redistribution and Length Reduction for generative recommendation* (see hf_genrec docs).",
+    "comeir": "ComeIR: *Conditional Memory Enhanced Item Representation for Generative Recommendation*.",
+    "prism": "PRISM: *Purified Representation and Integrated Semantic Modeling for Generative Sequential Recommendation*.",
+    "decor": "DECOR: *Learning Decomposed Contextual Token Representations from Pretrained and Collaborative Signals*.",
+}
+
+
+def _metrics_table(metrics: Dict[str, Any]) -> str:
+    rows = []
+    for split in ("validation", "test"):
+        result = metrics.get(split)
+        if isinstance(result, list):
+            result = result[-1] if result else None
+        if not result:
+            continue
+        values = result.get("metrics", result)
+        rows.append((split, {k: v for k, v in values.items() if "@" in k}))
+    if not rows:
+        return "Not evaluated yet."
+    keys = sorted({k for _, values in rows for k in values}, key=lambda k: (k.split("@")[0], int(k.split("@")[1])))
+    header = "| split | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys)
+    lines = [f"| {split} | " + " | ".join(f"{values.get(k, float('nan')):.4f}" for k in keys) + " |" for split, values in rows]
+    return header + "\n" + "\n".join(lines)
+
+
+def model_index(model_name: str, metrics: Dict[str, Any], dataset_name: Optional[str]) -> list:
+    test = metrics.get("test") or {}
+    values = test.get("metrics", {}) if isinstance(test, dict) else {}
+    if not values:
+        return []
+    return [{"name": model_name, "results": [{
+        "task": {"type": "other", "name": "Sequential recommendation"},
+        "dataset": {"name": dataset_name or "unknown", "type": dataset_name or "unknown"},
+        "metrics": [{"type": k, "value": round(float(v), 6), "name": k.replace("@", " @ ")} for k, v in values.items()],
+    }]}]
+
+
+def render_model_card(model: Any, metrics: Dict[str, Any], training: Dict[str, Any], dataset_name: Optional[str] = None,
+                      repo_id: Optional[str] = None) -> str:
+    """Model card: YAML metadata (library, tags, datasets, base_model, model-index) and usage."""
+    config = model.config
+    method = config.model_type
+    metadata: Dict[str, Any] = {"library_name": "hf_genrec", "pipeline_tag": "other",
+                                "tags": ["recommendation", "generative-recommendation", "semantic-ids", method]}
+    if dataset_name:
+        metadata["datasets"] = [dataset_name]
+    base_model = getattr(config, "backbone_name_or_path", None)
+    if base_model:
+        metadata["base_model"] = base_model
+    index = model_index(f"{method}-{dataset_name or 'model'}", metrics, dataset_name)
+    if index:
+        metadata["model-index"] = index
+    interesting = {k: v for k, v in training.items() if k in (
+        "learning_rate", "batch_size", "num_epochs", "max_steps", "scheduler", "warmup_steps", "weight_decay",
+        "optimizer", "mixed_precision", "seed", "finetuning", "lora")}
+    training_text = "\n".join(f"* `{k}`: {v}" for k, v in interesting.items()) or "See `training_config.json`."
+    return load_template("model_card.md").substitute(
+        yaml=yaml.safe_dump(metadata, sort_keys=False).strip(), title=f"{method} ({dataset_name or 'hf_genrec'})",
+        method=method, version=__version__, num_items=config.num_items, levels=config.num_levels,
+        codebook_sizes=config.codebook_sizes, repo_hint=repo_id or f"<user>/{method}-{dataset_name or 'model'}",
+        metrics=_metrics_table(metrics), training=training_text, citation=CITATIONS.get(method, ""))

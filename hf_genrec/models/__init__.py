@@ -1,5 +1,37 @@
-"""Method implementations; each folder holds ``configuration_<method>.py`` and ``modeling_<method>.py``."""
+"""Method implementations; each folder holds ``configuration_<method>.py`` and ``modeling_<method>.py``.
+
+:func:`build_model` creates any registered method for a tokenizer's catalog:
+``build_model("tiger", tokenizer, d_model=128)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple, Type
 
 from .tiger import TigerConfig, TigerForGenerativeRecommendation
 
-__all__ = ["TigerConfig", "TigerForGenerativeRecommendation"]
+MODEL_TYPES: Dict[str, Tuple[Type, Type]] = {
+    "tiger": (TigerConfig, TigerForGenerativeRecommendation),
+}
+
+
+def build_model(model_type: str, tokenizer, **options: Any):
+    """A freshly initialised model of ``model_type`` for the tokenizer's SIDs, with its catalog installed.
+
+    ``backbone_name_or_path`` (decoder-only backbones) loads pretrained backbone weights once.
+    """
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"unknown model type {model_type!r}; available: {sorted(MODEL_TYPES)}")
+    config_class, model_class = MODEL_TYPES[model_type]
+    options = dict(options)
+    name = options.pop("backbone_name_or_path", None)
+    if name and hasattr(model_class, "from_backbone"):
+        model = model_class.from_backbone(name, tokenizer.codebook_sizes, tokenizer.num_items, **options)
+    else:
+        config = config_class(codebook_sizes=tokenizer.codebook_sizes, num_items=tokenizer.num_items, **options)
+        model = model_class(config)
+    model.set_catalog(tokenizer)
+    return model
+
+
+__all__ = ["MODEL_TYPES", "TigerConfig", "TigerForGenerativeRecommendation", "build_model"]

@@ -1,5 +1,9 @@
-"""Training utilities: the batch collator (shared by every model) and, later, the accelerate trainer."""
+"""Training: the batch collator, the accelerate trainer, checkpoints, and LoRA / freezing options."""
 
-from .collator import GenRecCollator
+from ..data.collator import GenRecCollator
+from .config import TrainingConfig
+from .lora import LoraSettings, apply_lora, configure_finetuning, freeze_backbone, merge_lora, trainable_parameters
+from .trainer import GenRecTrainer
 
-__all__ = ["GenRecCollator"]
+__all__ = ["GenRecCollator", "GenRecTrainer", "LoraSettings", "TrainingConfig", "apply_lora", "configure_finetuning",
+           "freeze_backbone", "merge_lora", "trainable_parameters"]

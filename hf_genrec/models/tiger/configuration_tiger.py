@@ -59,4 +59,7 @@ class TigerConfig(GenRecConfig):
                 "feed_forward_proj": self.feed_forward_proj,
                 "relative_attention_num_buckets": self.relative_attention_num_buckets,
                 "pad_token_id": self.pad_token_id, "eos_token_id": self.eos_token_id,
-                "decoder_start_token_id": self.bos_token_id, "tie_word_embeddings": False}
+                "decoder_start_token_id": self.bos_token_id,
+                # transformers v5 always ties T5's head to the token embeddings; False only turns off the
+                # d_model^-1/2 output rescaling (the embeddings are initialised small instead, see the model)
+                "tie_word_embeddings": False}

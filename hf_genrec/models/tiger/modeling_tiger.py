@@ -64,13 +64,14 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
 
     @torch.no_grad()
     def _init_new_weights(self) -> None:
-        """The modules hf_genrec adds: N(0, 0.02) embeddings and head; the T5 head at d_model^-1/2 so that the
-        initial logits are O(1) (T5's own init draws an untied head from N(0, 1))."""
+        """The modules hf_genrec adds get N(0, 0.02). The T5 backbone ties its head to the SID token embeddings
+        without output rescaling; that shared table starts at N(0, d_model^-1) so the initial logits are O(1)
+        (T5's own N(0, 1) init gives logits of scale sqrt(d_model) and trains markedly slower here)."""
         for name in ("sid_embeddings", "sid_head", "user_embeddings"):
             if hasattr(self, name):
                 nn.init.normal_(getattr(self, name).weight, std=0.02)
         if self.config.architecture == "encoder_decoder":
-            nn.init.normal_(self.backbone.lm_head.weight, std=self.backbone.config.d_model ** -0.5)
+            nn.init.normal_(self.backbone.shared.weight, std=self.backbone.config.d_model ** -0.5)
 
     def _init_weights(self, module):
         if module is self:  # transformers' post_init hook; the backbone initialises itself

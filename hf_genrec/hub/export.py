@@ -1,0 +1,46 @@
+"""A self-contained model folder: everything needed to load, decode and display recommendations.
+
+``save_model_folder(model, tokenizer, folder)`` writes (atomically) the weights and config
+(``save_pretrained``), the tokenizer, the catalog trie as safetensors, ``items.json`` (ids and titles),
+``metrics.json``, ``training_config.json`` and the model card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
+
+ITEMS_FILE = "items.json"
+TRIE_FILE = "catalog_trie.safetensors"
+
+
+def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Optional[Dict[str, Any]] = None,
+                      training: Optional[Dict[str, Any]] = None, item_titles: Optional[Sequence[str]] = None,
+                      dataset_name: Optional[str] = None, overwrite: bool = True) -> Path:
+    from .cards import render_model_card
+
+    tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
+    folder = Path(folder)
+    with atomic_output_dir(folder, overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        model.catalog_trie().save(tmp / TRIE_FILE)
+        keys = tokenizer.item_keys or [str(i) for i in range(tokenizer.num_items)]
+        titles = list(item_titles) if item_titles is not None else [""] * len(keys)
+        atomic_write_json(tmp / ITEMS_FILE, {"item_ids": list(keys), "titles": titles})
+        atomic_write_json(tmp / "metrics.json", metrics or {})
+        atomic_write_json(tmp / "training_config.json", training or {})
+        atomic_write_text(tmp / "README.md", render_model_card(model, metrics or {}, training or {}, dataset_name))
+    return folder
+
+
+def load_items(folder: str | os.PathLike) -> Dict[str, Any]:
+    import json
+
+    path = Path(folder) / ITEMS_FILE
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,430 @@
+"""The accelerate trainer shared by every hf_genrec model.
+
+``GenRecTrainer(model, tokenizer, train, validation, test, config).train()``:
+
+* ``accelerate.Accelerator``: one process on CPU, ``accelerate launch`` / ``torchrun`` for data-parallel
+  runs (each process trains on its own batches; evaluation shards users across processes and gathers
+  the ranked lists), DeepSpeed ZeRO through ``deepspeed_config``, bf16/fp16 where the device has it;
+* AdamW (or Adam), warmup + cosine / linear / constant schedule, gradient clipping and accumulation;
+* evaluation every ``eval_steps`` (or epoch) on the validation split, early stopping on validation
+  NDCG@10 with patience, best-checkpoint selection, final test evaluation of the best weights;
+* atomic checkpoints (safetensors + JSON, see :mod:`hf_genrec.training.checkpoint`) that resume
+  bit-exactly: same weights at step ``n`` as an uninterrupted run;
+* TensorBoard logging through accelerate trackers, a tqdm bar with loss and samples/s, and a PNG of the
+  training and validation curves.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from .._version import __version__
+from ..evaluation import Evaluator, rank_metrics
+from ..evaluation.evaluator import GROUP_NAMES, popularity_groups
+from ..utils.io import atomic_write_json
+from ..utils.progress import progress
+from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint
+from ..data.collator import GenRecCollator
+from .config import TrainingConfig
+from .lora import is_lora, merge_lora, trainable_parameters
+
+
+class EpochShuffleSampler(Sampler):
+    """A permutation per epoch from ``seed + epoch``: the same order after a resume, independent of any RNG."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class _RowDataset(torch.utils.data.Dataset):
+    """Index a ``datasets.Dataset`` as plain dict rows (no torch formatting)."""
+
+    def __init__(self, split):
+        self.split = split
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, index):
+        return self.split[int(index)]
+
+
+def _scheduler(optimizer, kind: str, warmup: int, total: int):
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    if kind == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, max(total, 1))
+    if kind == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup, max(total, 1))
+    return get_constant_schedule_with_warmup(optimizer, warmup)
+
+
+class GenRecTrainer:
+    def __init__(self, model, tokenizer, train_dataset, eval_dataset=None, test_dataset=None,
+                 config: Optional[TrainingConfig] = None, item_train_counts=None, accelerator=None,
+                 run_metadata: Optional[Dict[str, Any]] = None, item_titles=None, dataset_name: Optional[str] = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.test_dataset = test_dataset
+        self.config = config or TrainingConfig()
+        self.item_train_counts = None if item_train_counts is None else np.asarray(item_train_counts)
+        self.run_metadata = run_metadata or {}
+        self.item_titles = item_titles
+        self.dataset_name = dataset_name
+        self.accelerator = accelerator or self._make_accelerator()
+        self.output_dir = Path(self.config.output_dir)
+        self.history: Dict[str, List[Dict[str, float]]] = {"train": [], "validation": []}
+
+    # ------------------------------------------------------------------ set-up
+    def _make_accelerator(self):
+        from accelerate import Accelerator
+
+        config = self.config
+        kwargs: Dict[str, Any] = {"gradient_accumulation_steps": config.gradient_accumulation_steps,
+                                  "project_dir": config.output_dir}
+        precision = config.mixed_precision
+        if precision == "fp16" and not torch.cuda.is_available():
+            precision = "no"  # fp16 autocast needs a GPU; bf16 runs on CPU too
+        kwargs["mixed_precision"] = precision
+        if config.report_to:
+            kwargs["log_with"] = list(config.report_to)
+        if config.deepspeed_config:
+            from accelerate import DeepSpeedPlugin
+
+            kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config.deepspeed_config)
+        if not torch.cuda.is_available():
+            kwargs["cpu"] = True
+        return Accelerator(**kwargs)
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def _optimizer(self):
+        config = self.config
+        decay, no_decay = [], []
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        return cls(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
+
+    def _collator(self, with_labels: bool = True) -> GenRecCollator:
+        model_config = self.model.config
+        return GenRecCollator(self.tokenizer, mode=model_config.input_mode, max_history=model_config.max_history,
+                              with_labels=with_labels)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split, max_users: Optional[int] = None, num_beams: Optional[int] = None) -> Dict[str, Any]:
+        """Full-ranking metrics on ``split``; users are sharded over processes and the ranked lists gathered."""
+        from accelerate.utils import broadcast_object_list, gather
+
+        accelerator = self.accelerator
+        if max_users is not None:
+            split = split.select(range(min(max_users, len(split))))
+        shard = split.shard(num_shards=accelerator.num_processes, index=accelerator.process_index, contiguous=True)
+        model = accelerator.unwrap_model(self.model)
+        evaluator = Evaluator(self.tokenizer, num_beams=num_beams or self.config.eval_num_beams,
+                              batch_size=self.config.eval_batch_size, show_progress=False)
+        was_training = model.training
+        model.eval()
+        start = time.perf_counter()
+        if len(shard):
+            ranked, targets, latencies = evaluator.rank(model, shard, accelerator.device)
+        else:
+            k = min(max(evaluator.ks), evaluator.num_beams)
+            ranked, targets, latencies = np.zeros((0, k), dtype=np.int64), np.zeros(0, dtype=np.int64), []
+        model.train(was_training)
+        width = ranked.shape[1]
+        size = -(-len(split) // accelerator.num_processes)
+        padded = torch.full((size, width + 1), -1, dtype=torch.long, device=accelerator.device)
+        padded[:len(targets), :width] = torch.from_numpy(ranked)
+        padded[:len(targets), width] = torch.from_numpy(targets)
+        gathered = gather(padded).cpu().numpy()
+        gathered = gathered[gathered[:, width] >= 0]
+        result = [None]
+        if self.is_main:
+            ranked_all, targets_all = gathered[:, :width], gathered[:, width]
+            metrics = rank_metrics(ranked_all, targets_all, evaluator.ks)
+            groups = {}
+            if self.item_train_counts is not None:
+                group_ids = popularity_groups(self.item_train_counts)[targets_all]
+                for index, name in enumerate(GROUP_NAMES):
+                    rows = group_ids == index
+                    if rows.any():
+                        groups[name] = {"users": int(rows.sum()), **rank_metrics(ranked_all[rows], targets_all[rows], evaluator.ks)}
+            result = [{"metrics": metrics, "groups": groups, "num_users": int(len(targets_all)),
+                       "num_beams": evaluator.num_beams, "seconds": round(time.perf_counter() - start, 3),
+                       "latency_ms_per_batch": round(float(np.mean(latencies)), 3) if latencies else None,
+                       "processes": accelerator.num_processes}]
+        broadcast_object_list(result)
+        return result[0]
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, step: int, state: Dict[str, Any]) -> Optional[Path]:
+        from accelerate.utils import gather_object
+
+        accelerator = self.accelerator
+        folder = self.output_dir / f"checkpoint-{step}"
+        if accelerator.distributed_type.name == "DEEPSPEED":  # DeepSpeed shards states in its own format
+            accelerator.save_state(str(folder))
+            if self.is_main:
+                atomic_write_json(folder / "trainer_state.json", state)
+            accelerator.wait_for_everyone()
+            return folder
+        rngs = gather_object([(accelerator.process_index, rng_state())])
+        if self.is_main:
+            model_state = accelerator.unwrap_model(self.model).state_dict()
+            save_checkpoint(folder, model_state, self.optimizer.optimizer if hasattr(self.optimizer, "optimizer")
+                            else self.optimizer, self.scheduler, state, dict(rngs))
+            self._prune_checkpoints(state.get("best_checkpoint"))
+        accelerator.wait_for_everyone()
+        return folder
+
+    def _prune_checkpoints(self, keep: Optional[str]) -> None:
+        limit = self.config.save_total_limit
+        if limit <= 0:
+            return
+        folders = sorted((p for p in self.output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]))
+        removable = [p for p in folders if keep is None or p.name != Path(keep).name]
+        for folder in removable[:-limit] if len(removable) > limit else []:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _resume(self) -> Dict[str, Any]:
+        target = self.config.resume_from
+        if not target:
+            return {}
+        folder = latest_checkpoint(self.output_dir) if target == "latest" else Path(target)
+        if folder is None:
+            raise FileNotFoundError(f"no checkpoint to resume from in {self.output_dir}")
+        accelerator = self.accelerator
+        if accelerator.distributed_type.name == "DEEPSPEED":
+            import json
+
+            accelerator.load_state(str(folder))
+            return json.loads((folder / "trainer_state.json").read_text())
+        optimizer = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
+        state = load_checkpoint(folder, accelerator.unwrap_model(self.model), optimizer, self.scheduler,
+                                accelerator.process_index)
+        state["resumed_from"] = str(folder)
+        return state
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> Dict[str, Any]:
+        config, accelerator = self.config, self.accelerator
+        from accelerate.utils import set_seed
+
+        set_seed(config.seed)
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        sampler = EpochShuffleSampler(len(self.train_dataset), config.seed)
+        # The loader's own generator: creating an iterator draws a worker seed, which must not come from the
+        # global RNG (that would shift dropout after a resume, where the iterator is created at another time).
+        loader = DataLoader(_RowDataset(self.train_dataset), batch_size=config.batch_size, sampler=sampler,
+                            collate_fn=self._collator(), num_workers=config.dataloader_num_workers, drop_last=False,
+                            generator=torch.Generator().manual_seed(config.seed))
+        batches_per_epoch = math.ceil(len(loader) / accelerator.num_processes)
+        steps_per_epoch = max(1, math.ceil(batches_per_epoch / config.gradient_accumulation_steps))
+        total_steps = config.max_steps if config.max_steps > 0 else int(math.ceil(config.num_epochs * steps_per_epoch))
+        warmup = config.warmup_steps or int(config.warmup_ratio * total_steps)
+        self.optimizer = self._optimizer()
+        self.scheduler = _scheduler(self.optimizer, config.scheduler, warmup, total_steps)
+        self.model, self.optimizer, loader = accelerator.prepare(self.model, self.optimizer, loader)
+        state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "best_metric": None, "best_step": None,
+                 "best_checkpoint": None, "evaluations_without_improvement": 0, "history": self.history}
+        resumed = self._resume()
+        if resumed:
+            state.update(resumed)
+            self.history = state["history"]
+        if config.report_to:
+            accelerator.init_trackers("hf_genrec", config={k: v for k, v in config.to_dict().items()
+                                                          if isinstance(v, (int, float, str, bool))})
+        if self.is_main:
+            print(f"training {type(accelerator.unwrap_model(self.model)).__name__}: "
+                  f"{trainable_parameters(accelerator.unwrap_model(self.model))} on {accelerator.num_processes} "
+                  f"process(es), {total_steps} steps")
+        bar = progress(total=total_steps, initial=state["global_step"], desc="training", unit="step",
+                       disable=not (self.is_main and config.show_progress))
+        eval_every = config.eval_steps or steps_per_epoch
+        stop, start_time = False, time.perf_counter()
+        samples, window_loss, window_count = 0, 0.0, 0
+        self.local_samples, self.first_batch_users = 0, None  # evidence that processes see different data
+        self.model.train()
+        while state["global_step"] < total_steps and not stop:
+            epoch = state["epoch"]
+            sampler.set_epoch(epoch)
+            epoch_loader = loader
+            if state["batches_in_epoch"]:
+                epoch_loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
+            for batch in epoch_loader:
+                with accelerator.accumulate(self.model):
+                    loss = self.model(**batch).loss
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and config.max_grad_norm:
+                        accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                state["batches_in_epoch"] += 1
+                samples += len(batch["labels"]) * accelerator.num_processes
+                self.local_samples += len(batch["labels"])
+                if self.first_batch_users is None and "user_ids" in batch:
+                    self.first_batch_users = batch["user_ids"][:8].tolist()
+                window_loss += float(loss.detach())
+                window_count += 1
+                if not accelerator.sync_gradients:
+                    continue
+                if not getattr(self.optimizer, "step_was_skipped", False):
+                    self.scheduler.step()
+                state["global_step"] += 1
+                step = state["global_step"]
+                bar.update(1)
+                if step % config.logging_steps == 0 or step == total_steps:
+                    elapsed = max(time.perf_counter() - start_time, 1e-9)
+                    row = {"step": step, "epoch": epoch, "loss": window_loss / window_count,
+                           "learning_rate": self.scheduler.get_last_lr()[0], "samples_per_second": samples / elapsed}
+                    self.history["train"].append(row)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", samples_s=f"{row['samples_per_second']:.0f}")
+                    accelerator.log({"train/loss": row["loss"], "train/learning_rate": row["learning_rate"],
+                                     "train/samples_per_second": row["samples_per_second"]}, step=step)
+                    window_loss, window_count = 0.0, 0
+                at_epoch_end = state["batches_in_epoch"] >= batches_per_epoch
+                if step % eval_every == 0 or step == total_steps or (config.eval_steps == 0 and at_epoch_end):
+                    stop = self._evaluate_and_checkpoint(state) or stop
+                if 0 < config.stop_at_step <= step and not stop:
+                    self._checkpoint(step, self._state_for_disk(state))
+                    bar.close()
+                    return {"stopped_at_step": step, "checkpoint": str(self.output_dir / f"checkpoint-{step}")}
+                if stop or step >= total_steps:
+                    break
+            else:
+                state["epoch"] += 1
+                state["batches_in_epoch"] = 0
+                continue
+            if state["batches_in_epoch"] >= batches_per_epoch:
+                state["epoch"] += 1
+                state["batches_in_epoch"] = 0
+        bar.close()
+        return self._finish(state, time.perf_counter() - start_time, samples)
+
+    def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        return {**state, "history": self.history, "hf_genrec_version": __version__}
+
+    def _evaluate_and_checkpoint(self, state: Dict[str, Any]) -> bool:
+        """Validate, keep the best checkpoint, decide on early stopping; returns True to stop."""
+        config, step = self.config, state["global_step"]
+        if self.eval_dataset is None:
+            self._checkpoint(step, self._state_for_disk(state))
+            return False
+        result = self.evaluate(self.eval_dataset, max_users=config.eval_max_users)
+        value = result["metrics"].get(config.metric_for_best_model)
+        row = {"step": step, **result["metrics"], "seconds": result["seconds"]}
+        self.history["validation"].append(row)
+        self.accelerator.log({f"validation/{k}": v for k, v in result["metrics"].items()}, step=step)
+        improved = state["best_metric"] is None or (value is not None and value > state["best_metric"])
+        if improved:
+            state.update(best_metric=value, best_step=step, best_checkpoint=str(self.output_dir / f"checkpoint-{step}"),
+                         evaluations_without_improvement=0)
+        else:
+            state["evaluations_without_improvement"] += 1
+        self._checkpoint(step, self._state_for_disk(state))
+        if self.is_main and config.show_progress:
+            print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} "
+                  f"(best {state['best_metric']:.4f} at step {state['best_step']})")
+        patience = config.early_stopping_patience
+        return bool(patience and state["evaluations_without_improvement"] >= patience)
+
+    def _finish(self, state: Dict[str, Any], seconds: float, samples: int) -> Dict[str, Any]:
+        """Load the best weights, evaluate on test, save the final model folder, plot the curves."""
+        from accelerate.utils import gather_object
+
+        from .checkpoint import load_model_state
+
+        accelerator = self.accelerator
+        accelerator.wait_for_everyone()
+        per_process = gather_object([(accelerator.process_index, self.local_samples, self.first_batch_users)])
+        model = accelerator.unwrap_model(self.model)
+        best = state.get("best_checkpoint")
+        if best and Path(best, "model.safetensors").exists():
+            model.load_state_dict(load_model_state(Path(best) / "model.safetensors"))
+        test = self.evaluate(self.test_dataset) if (self.test_dataset is not None and self.config.final_test) else None
+        summary: Dict[str, Any] = {
+            "global_step": state["global_step"], "epochs_completed": state["epoch"], "seconds": round(seconds, 2),
+            "samples_per_second": round(samples / max(seconds, 1e-9), 2), "best_step": state.get("best_step"),
+            "best_validation": state.get("best_metric"), "metric_for_best_model": self.config.metric_for_best_model,
+            "early_stopped": bool(self.config.early_stopping_patience and
+                                  state["evaluations_without_improvement"] >= self.config.early_stopping_patience),
+            "test": test, "processes": accelerator.num_processes, "parameters": trainable_parameters(model),
+            "samples_per_process": {int(r): int(n) for r, n, _ in per_process},
+            "first_batch_users_per_process": {int(r): users for r, _, users in per_process},
+            "lora": is_lora(model),
+        }
+        if self.is_main:
+            final = self.output_dir / "model"
+            merge_lora(model)
+            from ..hub.export import save_model_folder
+
+            best_validation = [row for row in self.history["validation"] if row["step"] == state.get("best_step")]
+            save_model_folder(model, self.tokenizer, final,
+                              metrics={"test": test, "validation": best_validation[-1] if best_validation else None},
+                              training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
+                              dataset_name=self.dataset_name)
+            plot_training_curves(self.history, self.output_dir / "training_curves.png", self.config.metric_for_best_model)
+            atomic_write_json(self.output_dir / "training_history.json", self.history)
+            summary["model_folder"] = str(final)
+            summary["plot"] = str(self.output_dir / "training_curves.png")
+        if self.config.report_to:
+            accelerator.end_training()
+        accelerator.wait_for_everyone()
+        return summary
+
+
+def plot_training_curves(history: Dict[str, List[Dict[str, float]]], path: Path, metric: str = "ndcg@10") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    train = history.get("train", [])
+    if train:
+        left.plot([r["step"] for r in train], [r["loss"] for r in train])
+    left.set_xlabel("step")
+    left.set_ylabel("training loss")
+    validation = history.get("validation", [])
+    for key in (metric, "recall@10"):
+        if validation and key in validation[0]:
+            right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)
+    right.set_xlabel("step")
+    right.set_ylabel("validation")
+    if validation:
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
