@@ -19,7 +19,7 @@ ensure_env() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing hf_genrec and its dependencies into $VENV (first run takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
+    "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev,deepspeed]"
     echo "$want" > "$stamp"
   fi
 }

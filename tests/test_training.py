@@ -126,3 +126,28 @@ def test_two_processes_really_split_the_data(run_config, tmp_path):
     first = summary["first_batch_users_per_process"]
     assert first["0"] != first["1"]
     assert summary["test"]["num_users"] == len(prepared.splits["test"]) and summary["test"]["processes"] == 2
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
+    """DeepSpeed ZeRO-2/3 under torchrun with 2 CPU processes (the engine is wrapped directly on CPU)."""
+    pytest.importorskip("deepspeed", reason="install the deepspeed extra: pip install -e '.[deepspeed]'")
+    repo = Path(__file__).resolve().parents[1]
+    run_config["training"].update(num_epochs=1, output_dir=str(tmp_path / f"zero{stage}"),
+                                  deepspeed_config=str(repo / "examples" / "deepspeed" / f"zero{stage}.json"))
+    path = tmp_path / "ds.yaml"
+    path.write_text(yaml.safe_dump(run_config))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(29600 + stage + os.getpid() % 200),
+                             "-m", "hf_genrec.cli", "train", "--config", str(path)],
+                            capture_output=True, text=True, env=_launch_env(), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / f"zero{stage}" / "summary.json").read_text())
+    assert summary["distributed_type"] == "DEEPSPEED" and summary["zero_stage"] == stage and summary["processes"] == 2
+    assert set(summary["samples_per_process"]) == {"0", "1"}
+    history = json.loads((tmp_path / f"zero{stage}" / "training_history.json").read_text())
+    assert history["train"][-1]["loss"] < history["train"][0]["loss"]
+    checkpoint = Path(summary["model_folder"]).parent / f"checkpoint-{summary['best_step']}"
+    assert (checkpoint / "deepspeed").is_dir()
+    model = AutoModel.from_pretrained(summary["model_folder"])  # gathered full weights, plain hf_genrec folder
+    assert model.config.num_items == len(PreparedDataset.load(run_config["data"]["prepared"]).items)

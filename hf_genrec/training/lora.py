@@ -2,6 +2,9 @@
 
 The modules hf_genrec adds on top of a backbone (SID embeddings, prediction heads, ...) always stay
 trainable: they live outside ``model.backbone``, which is the only part LoRA wraps or freezing touches.
+Where the SID embeddings are part of the backbone itself (TIGER's T5 token table, tied to its head), the
+model names them in ``backbone_sid_parameters()`` and they stay trainable in place - the equivalent of
+peft's ``modules_to_save`` without breaking the tie.
 After training with LoRA, :func:`merge_lora` folds the adapters into the backbone weights so the saved
 model is a plain hf_genrec model that loads with ``from_pretrained``; the adapter itself can also be
 saved and re-attached with peft.
@@ -48,7 +51,16 @@ def apply_lora(model, settings: LoraSettings):
     config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
                         bias=settings.bias)
     model.backbone = get_peft_model(backbone, config)
+    _unfreeze_sid_parameters(model)
     return model
+
+
+def _unfreeze_sid_parameters(model) -> None:
+    """SID embeddings that live inside the backbone (TIGER's T5 token table) keep training, in place."""
+    names = set(getattr(model, "backbone_sid_parameters", lambda: [])())
+    for name, parameter in model.backbone.named_parameters():
+        if any(name.endswith(n) for n in names):
+            parameter.requires_grad_(True)
 
 
 def is_lora(model) -> bool:
@@ -65,6 +77,7 @@ def merge_lora(model):
 def freeze_backbone(model):
     for parameter in _backbone(model).parameters():
         parameter.requires_grad_(False)
+    _unfreeze_sid_parameters(model)
     return model
 
 

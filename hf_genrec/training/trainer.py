@@ -92,6 +92,8 @@ class GenRecTrainer:
         self.run_metadata = run_metadata or {}
         self.item_titles = item_titles
         self.dataset_name = dataset_name
+        self.deepspeed_direct = False
+        self.engine = None  # a DeepSpeed engine when DeepSpeed runs without accelerate's plugin (CPU)
         self.accelerator = accelerator or self._make_accelerator()
         self.output_dir = Path(self.config.output_dir)
         self.history: Dict[str, List[Dict[str, float]]] = {"train": [], "validation": []}
@@ -109,12 +111,18 @@ class GenRecTrainer:
         kwargs["mixed_precision"] = precision
         if config.report_to:
             kwargs["log_with"] = list(config.report_to)
-        if config.deepspeed_config:
+        self.deepspeed_direct = bool(config.deepspeed_config) and not torch.cuda.is_available()
+        if config.deepspeed_config and not self.deepspeed_direct:
             from accelerate import DeepSpeedPlugin
 
-            kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config.deepspeed_config)
+            kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config.deepspeed_config,
+                                                         gradient_accumulation_steps=config.gradient_accumulation_steps,
+                                                         gradient_clipping=config.max_grad_norm or None)
         if not torch.cuda.is_available():
-            kwargs["cpu"] = True
+            kwargs["cpu"] = True  # DeepSpeed on CPU is then wrapped directly (see deepspeed_engine)
+            if self.deepspeed_direct:
+                kwargs.pop("gradient_accumulation_steps")  # DeepSpeed accumulates itself
+                kwargs["mixed_precision"] = "no"  # and handles precision from its config
         return Accelerator(**kwargs)
 
     @property
@@ -150,14 +158,17 @@ class GenRecTrainer:
         model = accelerator.unwrap_model(self.model)
         evaluator = Evaluator(self.tokenizer, num_beams=num_beams or self.config.eval_num_beams,
                               batch_size=self.config.eval_batch_size, show_progress=False)
+        from .deepspeed_engine import gathered_parameters
+
         was_training = model.training
         model.eval()
         start = time.perf_counter()
-        if len(shard):
-            ranked, targets, latencies = evaluator.rank(model, shard, accelerator.device)
-        else:
-            k = min(max(evaluator.ks), evaluator.num_beams)
-            ranked, targets, latencies = np.zeros((0, k), dtype=np.int64), np.zeros(0, dtype=np.int64), []
+        with gathered_parameters(model, self.engine):
+            if len(shard):
+                ranked, targets, latencies = evaluator.rank(model, shard, accelerator.device)
+            else:
+                k = min(max(evaluator.ks), evaluator.num_beams)
+                ranked, targets, latencies = np.zeros((0, k), dtype=np.int64), np.zeros(0, dtype=np.int64), []
         model.train(was_training)
         width = ranked.shape[1]
         size = -(-len(split) // accelerator.num_processes)
@@ -190,10 +201,20 @@ class GenRecTrainer:
 
         accelerator = self.accelerator
         folder = self.output_dir / f"checkpoint-{step}"
-        if accelerator.distributed_type.name == "DEEPSPEED":  # DeepSpeed shards states in its own format
-            accelerator.save_state(str(folder))
+        if self.engine is not None or accelerator.distributed_type.name == "DEEPSPEED":
+            # DeepSpeed shards model and optimizer states in its own format (torch.save files, not safetensors)
+            tmp = self.output_dir / f".checkpoint-{step}.partial"
+            if self.engine is not None:
+                self.engine.save_checkpoint(str(tmp), tag="deepspeed")
+            else:
+                accelerator.save_state(str(tmp))
+            accelerator.wait_for_everyone()
             if self.is_main:
-                atomic_write_json(folder / "trainer_state.json", state)
+                atomic_write_json(tmp / "trainer_state.json", state)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
+                self._prune_checkpoints(state.get("best_checkpoint"))
             accelerator.wait_for_everyone()
             return folder
         rngs = gather_object([(accelerator.process_index, rng_state())])
@@ -223,10 +244,13 @@ class GenRecTrainer:
         if folder is None:
             raise FileNotFoundError(f"no checkpoint to resume from in {self.output_dir}")
         accelerator = self.accelerator
-        if accelerator.distributed_type.name == "DEEPSPEED":
+        if self.engine is not None or accelerator.distributed_type.name == "DEEPSPEED":
             import json
 
-            accelerator.load_state(str(folder))
+            if self.engine is not None:
+                self.engine.load_checkpoint(str(folder), tag="deepspeed")
+            else:
+                accelerator.load_state(str(folder))
             return json.loads((folder / "trainer_state.json").read_text())
         optimizer = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
         state = load_checkpoint(folder, accelerator.unwrap_model(self.model), optimizer, self.scheduler,
@@ -255,7 +279,18 @@ class GenRecTrainer:
         warmup = config.warmup_steps or int(config.warmup_ratio * total_steps)
         self.optimizer = self._optimizer()
         self.scheduler = _scheduler(self.optimizer, config.scheduler, warmup, total_steps)
-        self.model, self.optimizer, loader = accelerator.prepare(self.model, self.optimizer, loader)
+        if self.deepspeed_direct:
+            from . import deepspeed_engine
+
+            ds_config = deepspeed_engine.fill_config(config.deepspeed_config, config.batch_size,
+                                                     config.gradient_accumulation_steps, config.max_grad_norm,
+                                                     accelerator.num_processes, config.mixed_precision)
+            self.engine, self.optimizer, self.scheduler = deepspeed_engine.initialize(
+                self.model, self.optimizer, self.scheduler, ds_config)
+            self.model = self.engine
+            loader = accelerator.prepare_data_loader(loader)
+        else:
+            self.model, self.optimizer, loader = accelerator.prepare(self.model, self.optimizer, loader)
         state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "best_metric": None, "best_step": None,
                  "best_checkpoint": None, "evaluations_without_improvement": 0, "history": self.history}
         resumed = self._resume()
@@ -283,13 +318,20 @@ class GenRecTrainer:
             if state["batches_in_epoch"]:
                 epoch_loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
             for batch in epoch_loader:
-                with accelerator.accumulate(self.model):
-                    loss = self.model(**batch).loss
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and config.max_grad_norm:
-                        accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-                    self.optimizer.step()
-                    self.optimizer.zero_grad(set_to_none=True)
+                if self.engine is not None:  # DeepSpeed accumulates, clips, steps and schedules itself
+                    loss = self.engine(**batch).loss
+                    boundary = self.engine.is_gradient_accumulation_boundary()
+                    self.engine.backward(loss)
+                    self.engine.step()
+                else:
+                    with accelerator.accumulate(self.model):
+                        loss = self.model(**batch).loss
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients and config.max_grad_norm:
+                            accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                        self.optimizer.step()
+                        self.optimizer.zero_grad(set_to_none=True)
+                    boundary = accelerator.sync_gradients
                 state["batches_in_epoch"] += 1
                 samples += len(batch["labels"]) * accelerator.num_processes
                 self.local_samples += len(batch["labels"])
@@ -297,9 +339,9 @@ class GenRecTrainer:
                     self.first_batch_users = batch["user_ids"][:8].tolist()
                 window_loss += float(loss.detach())
                 window_count += 1
-                if not accelerator.sync_gradients:
+                if not boundary:
                     continue
-                if not getattr(self.optimizer, "step_was_skipped", False):
+                if self.engine is None and not getattr(self.optimizer, "step_was_skipped", False):
                     self.scheduler.step()
                 state["global_step"] += 1
                 step = state["global_step"]
@@ -368,10 +410,14 @@ class GenRecTrainer:
         accelerator = self.accelerator
         accelerator.wait_for_everyone()
         per_process = gather_object([(accelerator.process_index, self.local_samples, self.first_batch_users)])
+        from .deepspeed_engine import gathered_parameters
+
         model = accelerator.unwrap_model(self.model)
         best = state.get("best_checkpoint")
         if best and Path(best, "model.safetensors").exists():
             model.load_state_dict(load_model_state(Path(best) / "model.safetensors"))
+        elif best and self.engine is not None and Path(best, "deepspeed").exists():
+            self.engine.load_checkpoint(best, tag="deepspeed", load_optimizer_states=False, load_lr_scheduler_states=False)
         test = self.evaluate(self.test_dataset) if (self.test_dataset is not None and self.config.final_test) else None
         summary: Dict[str, Any] = {
             "global_step": state["global_step"], "epochs_completed": state["epoch"], "seconds": round(seconds, 2),
@@ -379,25 +425,31 @@ class GenRecTrainer:
             "best_validation": state.get("best_metric"), "metric_for_best_model": self.config.metric_for_best_model,
             "early_stopped": bool(self.config.early_stopping_patience and
                                   state["evaluations_without_improvement"] >= self.config.early_stopping_patience),
-            "test": test, "processes": accelerator.num_processes, "parameters": trainable_parameters(model),
+            "test": test, "processes": accelerator.num_processes,
+            "distributed_type": "DEEPSPEED" if self.engine is not None else accelerator.distributed_type.name,
+            "zero_stage": __import__("hf_genrec.training.deepspeed_engine", fromlist=["zero_stage"]).zero_stage(self.engine)
+            if self.engine is not None else None,
+            "mixed_precision": accelerator.mixed_precision, "parameters": trainable_parameters(model),
             "samples_per_process": {int(r): int(n) for r, n, _ in per_process},
             "first_batch_users_per_process": {int(r): users for r, _, users in per_process},
             "lora": is_lora(model),
         }
-        if self.is_main:
-            final = self.output_dir / "model"
-            merge_lora(model)
-            from ..hub.export import save_model_folder
+        with gathered_parameters(model, self.engine):  # every process enters (a collective under ZeRO-3)
+            if self.is_main:
+                final = self.output_dir / "model"
+                merge_lora(model)
+                from ..hub.export import save_model_folder
 
-            best_validation = [row for row in self.history["validation"] if row["step"] == state.get("best_step")]
-            save_model_folder(model, self.tokenizer, final,
-                              metrics={"test": test, "validation": best_validation[-1] if best_validation else None},
-                              training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
-                              dataset_name=self.dataset_name)
-            plot_training_curves(self.history, self.output_dir / "training_curves.png", self.config.metric_for_best_model)
-            atomic_write_json(self.output_dir / "training_history.json", self.history)
-            summary["model_folder"] = str(final)
-            summary["plot"] = str(self.output_dir / "training_curves.png")
+                best_validation = [row for row in self.history["validation"] if row["step"] == state.get("best_step")]
+                save_model_folder(model, self.tokenizer, final,
+                                  metrics={"test": test, "validation": best_validation[-1] if best_validation else None},
+                                  training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
+                                  dataset_name=self.dataset_name)
+                plot_training_curves(self.history, self.output_dir / "training_curves.png",
+                                     self.config.metric_for_best_model)
+                atomic_write_json(self.output_dir / "training_history.json", self.history)
+                summary["model_folder"] = str(final)
+                summary["plot"] = str(self.output_dir / "training_curves.png")
         if self.config.report_to:
             accelerator.end_training()
         accelerator.wait_for_everyone()

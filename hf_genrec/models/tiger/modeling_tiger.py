@@ -82,12 +82,18 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs) -> "TigerForGenerativeRecommendation":
         """Decoder-only TIGER on a pretrained causal LM (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"`` or a
         local folder): the backbone weights are loaded once and saved with the model afterwards."""
+        if config_kwargs.pop("architecture", "decoder_only") != "decoder_only":
+            raise ValueError("a pretrained causal-LM backbone needs architecture='decoder_only'")
         config = TigerConfig(architecture="decoder_only", codebook_sizes=codebook_sizes, num_items=num_items,
                              backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
                              **config_kwargs)
         model = cls(config)
         model.backbone.load_state_dict(load_pretrained_backbone(name_or_path).state_dict())
         return model
+
+    def backbone_sid_parameters(self):
+        """Backbone parameters that are SID embeddings (trainable under LoRA / a frozen backbone)."""
+        return ["shared.weight"] if self.config.architecture == "encoder_decoder" else []
 
     # ------------------------------------------------------------------ shared pieces
     @property
