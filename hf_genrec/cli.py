@@ -118,7 +118,8 @@ def cmd_quickstart(args) -> Dict:
     from .data import format_statistics
     from .pipeline import run_quickstart
 
-    summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder)
+    summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder, epochs=args.epochs,
+                             train=not args.no_train)
     prepare = summary["steps"]["prepare"]
     print("\n== prepared dataset")
     print(format_statistics(prepare["statistics"]))
@@ -132,7 +133,20 @@ def cmd_quickstart(args) -> Dict:
     print("\n== reference baselines on the test split")
     for name, metrics in summary["steps"]["baselines"].items():
         print(f"{name:<16} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith(("@10", "@20"))))
-    print(f"\nresults: {args.out}/summary.json, prepared data: {args.out}/prepared, SIDs: {args.out}/sids")
+    train = summary["steps"].get("train")
+    if train:
+        test = (train.get("test") or {}).get("metrics", {})
+        print(f"\n== TIGER trained for {train['global_step']} steps ({train['seconds']:.0f} s, "
+              f"{train['samples_per_second']:.0f} samples/s)")
+        print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k.endswith(("@10", "@20"))))
+        reload = summary["steps"]["reload"]
+        print(f"\n== reloaded with AutoModel.from_pretrained({reload['model_folder']!r})")
+        print(f"user {reload['user_id']} recently bought: " + " | ".join(reload["history_titles"]))
+        for row in reload["recommendations"]:
+            print(f"  {row['rank']}. {row['title']}  ({row['score']:.3f})")
+        print(f"held-out next item: {reload['target_title']} ({'in' if reload['target_in_top5'] else 'not in'} the top 5)")
+    print(f"\nresults: {args.out}/summary.json   prepared data: {args.out}/prepared   SIDs: {args.out}/sids"
+          + (f"\nmodel: {train['model_folder']}   curves: {train['plot']}" if train else ""))
     return summary
 
 
@@ -301,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--data", default=None, help="use this dataset folder instead of the synthetic catalog")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--encoder", default=DEFAULT_ENCODER)
+    quick.add_argument("--epochs", type=float, default=3.0, help="TIGER training epochs (default 3, a few minutes)")
+    quick.add_argument("--no-train", action="store_true", help="stop after the semantic IDs")
     quick.set_defaults(func=cmd_quickstart)
     return parser
 

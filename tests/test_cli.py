@@ -61,7 +61,8 @@ def test_bad_input_exits_with_message_and_no_output(tmp_path, capsys):
 
 
 def test_quickstart_pipeline_small(tmp_path):
-    summary = run_quickstart(tmp_path / "qs", synthetic=SyntheticConfig(num_users=300, num_items=200, seed=0))
+    summary = run_quickstart(tmp_path / "qs", synthetic=SyntheticConfig(num_users=300, num_items=200, seed=0),
+                             epochs=1)
     assert json.loads((tmp_path / "qs" / "summary.json").read_text())["command"] == "quickstart"
     steps = summary["steps"]
     assert steps["prepare"]["embeddings"]["dim"] == 384
@@ -70,3 +71,6 @@ def test_quickstart_pipeline_small(tmp_path):
     assert (tmp_path / "qs" / "prepared" / "item_embeddings.safetensors").exists()
     assert steps["sids"]["quality"]["collision_rate"] == 0.0
     assert (tmp_path / "qs" / "sids" / "tokenizer" / "semantic_ids.json").exists()
+    assert steps["train"]["test"]["num_users"] > 0 and (tmp_path / "qs" / "tiger" / "model" / "model.safetensors").exists()
+    reload = steps["reload"]
+    assert len(reload["recommendations"]) == 5 and all(r["title"] for r in reload["recommendations"])

@@ -4,6 +4,7 @@ Skipped with a reason when the folder is absent. The full embedding run on Beaut
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,20 @@ def test_beauty_semantic_ids(beauty_prepared, tmp_path, quantizer, collisions):
     assert summary["quality"]["collision_rate"] == 0.0 and summary["round_trip_ok"] is True
     letter = summary["reference_sids"]["letter"]
     assert letter["items"] == 12_101 and letter["levels"] == 4 and letter["unique_sids"] < 12_101  # LETTER: 24 share
+
+
+@pytest.mark.slow
+def test_beauty_short_tiger_run_writes_validation_and_test_metrics(beauty_prepared, tmp_path):
+    """Issue acceptance (3/7): a short CPU run on Beauty trains, evaluates and writes metrics for both splits."""
+    from hf_genrec.pipeline import load_yaml_config, run_build_sids, run_train
+
+    sids = tmp_path / "sids"
+    run_build_sids(beauty_prepared, sids, "rqkmeans", levels=3, codebook_size=256, collisions="suffix")
+    repo = Path(__file__).resolve().parents[1]
+    config = load_yaml_config(repo / "examples" / "configs" / "tiger_beauty_short.yaml", [
+        f"data.prepared={beauty_prepared}", f"data.sids={sids}", f"training.output_dir={tmp_path / 'run'}",
+        "training.max_steps=120", "training.eval_steps=60", "training.eval_max_users=1000", "training.report_to=[]"])
+    summary = run_train(config)
+    metrics = json.loads((Path(summary["model_folder"]) / "metrics.json").read_text())
+    assert metrics["test"]["num_users"] == 22_363 and metrics["validation"]["recall@10"] >= 0.0
+    assert 0.0 < metrics["test"]["metrics"]["recall@20"] <= 1.0
