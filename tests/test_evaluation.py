@@ -12,6 +12,19 @@ from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
 from hf_genrec.tokenization import SIDTokenizer
 
 
+def untrained_tiger(num_items: int):
+    """A tiny random TIGER over a structured 3-level catalog of ``num_items`` items, and its tokenizer."""
+    index = torch.arange(num_items)
+    codes = torch.stack([index // 64, (index // 8) % 8, index % 8], 1)
+    tok = SIDTokenizer.from_sids(codes, [int(codes[:, 0].max()) + 1, 8, 8])
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=num_items,
+                                                         d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1,
+                                                         num_heads=2, d_kv=16, max_history=5))
+    model.set_catalog(tok)
+    return model, tok
+
+
 def test_evaluate_metric_module_matches_the_plain_function():
     rng = np.random.default_rng(0)
     ranked = np.stack([rng.permutation(30)[:20] for _ in range(50)])
@@ -36,15 +49,7 @@ def test_evaluator_on_a_small_model(prepared_synthetic):
     from hf_genrec.data import PreparedDataset
 
     prepared = PreparedDataset.load(prepared_synthetic)
-    n = prepared.num_items
-    g = torch.Generator().manual_seed(0)
-    codes = torch.stack([torch.arange(n) // 64, (torch.arange(n) // 8) % 8, torch.arange(n) % 8], 1)
-    tok = SIDTokenizer.from_sids(codes, [int(codes[:, 0].max()) + 1, 8, 8])
-    torch.manual_seed(0)
-    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=n, d_model=32,
-                                                         d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
-                                                         d_kv=16, max_history=5))
-    model.set_catalog(tok)
+    model, tok = untrained_tiger(prepared.num_items)
     result = Evaluator(tok, ks=(5, 10), num_beams=10, batch_size=32, max_users=64, show_progress=False).evaluate(
         model, prepared.splits["test"], prepared.items["train_count"])
     assert result.num_users == 64 and set(result.metrics) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
@@ -57,14 +62,7 @@ def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys):
     from hf_genrec.cli import main
     from hf_genrec.data import PreparedDataset
 
-    n = PreparedDataset.load(prepared_synthetic).num_items
-    codes = torch.stack([torch.arange(n) // 64, (torch.arange(n) // 8) % 8, torch.arange(n) % 8], 1)
-    tok = SIDTokenizer.from_sids(codes, [int(codes[:, 0].max()) + 1, 8, 8])
-    torch.manual_seed(0)
-    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=n, d_model=32,
-                                                         d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
-                                                         d_kv=16, max_history=5))
-    model.set_catalog(tok)
+    model, tok = untrained_tiger(PreparedDataset.load(prepared_synthetic).num_items)
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     code = main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(prepared_synthetic), "--split",

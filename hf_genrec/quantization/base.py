@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Type
 import torch
 from torch import nn
 
+from ..utils.dataclass_dict import dataclass_from_dict
 from ..utils.io import atomic_write_bytes, atomic_write_json
 
 CONFIG_FILE = "quantizer_config.json"
@@ -55,11 +56,7 @@ class QuantizerConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "QuantizerConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} field(s): {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data)
 
 
 class Quantizer(nn.Module):

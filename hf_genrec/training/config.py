@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..utils.dataclass_dict import dataclass_from_dict
+
 
 @dataclass
 class TrainingConfig:
@@ -51,11 +53,7 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainingConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown training option(s): {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "training")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
