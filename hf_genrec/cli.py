@@ -7,6 +7,7 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 * ``evaluate``   full-ranking Recall/NDCG@K of a saved model (``metrics.json``)
 * ``train``      train from a YAML config (``accelerate launch -m hf_genrec.cli train ...`` for several processes)
 * ``recommend``  top-K items for one history, with titles and scores
+* ``push``       a model folder or prepared dataset to the Hub (optionally with bundled remote code)
 * ``synthetic``  write the embedded default catalog in the two-file format
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
@@ -218,6 +219,32 @@ def cmd_recommend(args) -> Dict:
     return summary
 
 
+def cmd_push(args) -> Dict:
+    from pathlib import Path
+
+    from .hub import export_remote_code, push_model_folder
+    from .utils.io import atomic_write_json
+
+    if bool(args.model) == bool(args.data):
+        raise ValueError("pass exactly one of --model (a model folder) or --data (a prepared dataset folder)")
+    options = dict(token=args.token, private=args.private, endpoint=args.endpoint, revision=args.revision)
+    if args.model:
+        if args.remote_code:
+            export_remote_code(args.model)
+        url = push_model_folder(args.model, args.repo, **options)
+        what = {"model": args.model, "remote_code": args.remote_code}
+    else:
+        from .data import PreparedDataset
+
+        url = PreparedDataset.load(args.data).push_to_hub(args.repo, allow_restricted=args.allow_restricted,
+                                                          **options)
+        what = {"data": args.data}
+    summary = {"command": "push", "hf_genrec_version": __version__, "repo": args.repo, "commit": url, **what}
+    atomic_write_json(Path(args.out) / "summary.json", summary)
+    print(f"pushed to {args.repo}: {url}")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.readers import FORMATS
     from .embeddings.encoder import DEFAULT_ENCODER
@@ -302,6 +329,20 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", default="runs/recommend", help="where recommendations.json and summary.json go")
     rec.set_defaults(func=cmd_recommend)
 
+    push = sub.add_parser("push", help="push a model folder or a prepared dataset to the Hugging Face Hub")
+    push.add_argument("--model", default=None, help="a saved model folder")
+    push.add_argument("--data", default=None, help="a prepared dataset folder (pushed as Parquet + dataset card)")
+    push.add_argument("--repo", required=True, help="repository id, e.g. org/tiger-beauty")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--token", default=None, help="default: the logged-in token or HF_TOKEN")
+    push.add_argument("--revision", default=None)
+    push.add_argument("--endpoint", default=None, help="a Hub endpoint other than huggingface.co")
+    push.add_argument("--remote-code", action="store_true",
+                      help="bundle the modeling code so the repo loads with trust_remote_code=True without hf_genrec")
+    push.add_argument("--allow-restricted", action="store_true", help="push data whose licence restricts redistribution")
+    push.add_argument("--out", default="runs/push", help="where summary.json goes")
+    push.set_defaults(func=cmd_push)
+
     syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
     syn.add_argument("--out", required=True)
     syn.add_argument("--users", type=int, default=3000)
@@ -325,10 +366,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .data.errors import DataFormatError
+    from .hub.push import HubPushError
 
     try:
         args.func(args)
-    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError, ValueError) as err:
+    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError, ValueError, HubPushError) as err:
         if os.environ.get("HF_GENREC_DEBUG") == "1":
             raise
         print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)

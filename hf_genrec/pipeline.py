@@ -19,6 +19,12 @@ from .utils.io import atomic_output_dir, atomic_write_json
 SUMMARY_FILE = "summary.json"
 
 
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -369,7 +375,8 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
                             prepared.splits["test"], training, prepared.items["train_count"],
                             run_metadata={"model_type": model_type, "model": model_options, "finetuning": finetuning,
                                           "data": data},
-                            item_titles=prepared.items["title"], dataset_name=prepared.name)
+                            item_titles=prepared.items["title"], dataset_name=prepared.name,
+                            sid_quality=_read_json(Path(data["sids"]) / SUMMARY_FILE))
     result = trainer.train()
     summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": _now(),
                "config": config, **result}

@@ -33,6 +33,8 @@ def test_train_writes_everything(run_config):
                  "semantic_ids.json", "catalog_trie.safetensors", "items.json", "metrics.json", "README.md"):
         assert (folder / name).exists(), name
     assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    card = (folder / "README.md").read_text()
+    assert "collision rate per level before handling" in card and "rqkmeans" in card
     assert list(out.rglob("events.out.tfevents.*")), "TensorBoard events were not written"
     assert json.loads((out / "summary.json").read_text())["command"] == "train"
     history = json.loads((out / "training_history.json").read_text())

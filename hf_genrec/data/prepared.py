@@ -154,7 +154,7 @@ class PreparedDataset:
 
     def push_to_hub(self, repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
                     revision: Optional[str] = None, commit_message: str = "Upload prepared dataset with hf_genrec",
-                    allow_restricted: bool = False) -> str:
+                    allow_restricted: bool = False, endpoint: Optional[str] = None) -> str:
         """Push the Parquet export and dataset card as a dataset repository; returns the commit URL.
 
         Data whose licence restricts redistribution (Yelp) is refused unless ``allow_restricted=True``
@@ -164,15 +164,12 @@ class PreparedDataset:
             raise PermissionError(f"dataset '{self.name}' comes from a source whose licence restricts redistribution "
                                   f"({self.license_note or 'see its SOURCE'}); refusing to push it. "
                                   "Pass allow_restricted=True only for a private repository you are entitled to use.")
-        from huggingface_hub import HfApi
+        from ..hub.push import push_folder
 
-        api = HfApi(token=token)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.export_hub_folder(tmp)
-            info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=tmp, revision=revision,
-                                     commit_message=commit_message)
-        return str(getattr(info, "commit_url", info))
+            return push_folder(tmp, repo_id, "dataset", token=token, private=private, revision=revision,
+                               commit_message=commit_message, endpoint=endpoint)
 
 
 def _csr_list_array(flat: np.ndarray, offsets: np.ndarray):

@@ -109,8 +109,25 @@ def model_index(model_name: str, metrics: Dict[str, Any], dataset_name: Optional
     }]}]
 
 
+def _sid_section(sid_quality: Optional[Dict[str, Any]]) -> str:
+    if not sid_quality:
+        return "See `semantic_ids.json` for the SID of every item."
+    quantizer = sid_quality.get("quantizer", {})
+    before = sid_quality.get("quality_before_collision_handling", {})
+    after = sid_quality.get("quality", {})
+    lines = [f"* quantizer: `{quantizer.get('quantizer_type', '?')}`, {quantizer.get('levels', '?')} levels, "
+             f"codebooks {sid_quality.get('codebook_sizes')}",
+             f"* collisions: `{sid_quality.get('collisions')}`; collision rate per level before handling: "
+             + ", ".join(f"{r:.4f}" for r in before.get("collision_rate_per_level", [])),
+             f"* after handling: collision rate {after.get('collision_rate', float('nan')):.4f}, "
+             f"{after.get('unique_sids', '?')} unique SIDs",
+             "* codebook perplexity per level: " + ", ".join(f"{p:.1f}" for p in before.get("perplexity", [])),
+             "* codebook utilization per level: " + ", ".join(f"{u:.3f}" for u in before.get("utilization", []))]
+    return "\n".join(lines)
+
+
 def render_model_card(model: Any, metrics: Dict[str, Any], training: Dict[str, Any], dataset_name: Optional[str] = None,
-                      repo_id: Optional[str] = None) -> str:
+                      repo_id: Optional[str] = None, sid_quality: Optional[Dict[str, Any]] = None) -> str:
     """Model card: YAML metadata (library, tags, datasets, base_model, model-index) and usage."""
     config = model.config
     method = config.model_type
@@ -132,4 +149,5 @@ def render_model_card(model: Any, metrics: Dict[str, Any], training: Dict[str, A
         yaml=yaml.safe_dump(metadata, sort_keys=False).strip(), title=f"{method} ({dataset_name or 'hf_genrec'})",
         method=method, version=__version__, num_items=config.num_items, levels=config.num_levels,
         codebook_sizes=config.codebook_sizes, repo_hint=repo_id or f"<user>/{method}-{dataset_name or 'model'}",
-        metrics=_metrics_table(metrics), training=training_text, citation=CITATIONS.get(method, ""))
+        metrics=_metrics_table(metrics), training=training_text, sid_quality=_sid_section(sid_quality),
+        citation=CITATIONS.get(method, ""))

@@ -19,7 +19,9 @@ TRIE_FILE = "catalog_trie.safetensors"
 
 def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Optional[Dict[str, Any]] = None,
                       training: Optional[Dict[str, Any]] = None, item_titles: Optional[Sequence[str]] = None,
-                      dataset_name: Optional[str] = None, overwrite: bool = True) -> Path:
+                      dataset_name: Optional[str] = None, overwrite: bool = True, remote_code: bool = False,
+                      sid_quality: Optional[Dict[str, Any]] = None) -> Path:
+    """Write the folder; ``remote_code=True`` also bundles the modeling code (``trust_remote_code`` loading)."""
     from .cards import render_model_card
 
     tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
@@ -33,7 +35,12 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Opti
         atomic_write_json(tmp / ITEMS_FILE, {"item_ids": list(keys), "titles": titles})
         atomic_write_json(tmp / "metrics.json", metrics or {})
         atomic_write_json(tmp / "training_config.json", training or {})
-        atomic_write_text(tmp / "README.md", render_model_card(model, metrics or {}, training or {}, dataset_name))
+        atomic_write_text(tmp / "README.md", render_model_card(model, metrics or {}, training or {}, dataset_name,
+                                                               sid_quality=sid_quality))
+        if remote_code:
+            from .remote_code import export_remote_code
+
+            export_remote_code(tmp)
     return folder
 
 

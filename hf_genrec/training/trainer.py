@@ -81,7 +81,8 @@ def _scheduler(optimizer, kind: str, warmup: int, total: int):
 class GenRecTrainer:
     def __init__(self, model, tokenizer, train_dataset, eval_dataset=None, test_dataset=None,
                  config: Optional[TrainingConfig] = None, item_train_counts=None, accelerator=None,
-                 run_metadata: Optional[Dict[str, Any]] = None, item_titles=None, dataset_name: Optional[str] = None):
+                 run_metadata: Optional[Dict[str, Any]] = None, item_titles=None, dataset_name: Optional[str] = None,
+                 sid_quality: Optional[Dict[str, Any]] = None):
         self.model = model
         self.tokenizer = tokenizer
         self.train_dataset = train_dataset
@@ -92,6 +93,7 @@ class GenRecTrainer:
         self.run_metadata = run_metadata or {}
         self.item_titles = item_titles
         self.dataset_name = dataset_name
+        self.sid_quality = sid_quality
         self.deepspeed_direct = False
         self.engine = None  # a DeepSpeed engine when DeepSpeed runs without accelerate's plugin (CPU)
         self.accelerator = accelerator or self._make_accelerator()
@@ -444,7 +446,7 @@ class GenRecTrainer:
                 save_model_folder(model, self.tokenizer, final,
                                   metrics={"test": test, "validation": best_validation[-1] if best_validation else None},
                                   training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
-                                  dataset_name=self.dataset_name)
+                                  dataset_name=self.dataset_name, sid_quality=self.sid_quality)
                 plot_training_curves(self.history, self.output_dir / "training_curves.png",
                                      self.config.metric_for_best_model)
                 atomic_write_json(self.output_dir / "training_history.json", self.history)
