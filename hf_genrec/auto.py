@@ -16,12 +16,12 @@ def register_auto_classes() -> None:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     from .configuration_utils import GenRecConfig
-    from .models import TigerConfig, TigerForGenerativeRecommendation
+    from .models import MODEL_TYPES
     from .tokenization import SIDTokenizer
 
     AutoConfig.register(GenRecConfig.model_type, GenRecConfig, exist_ok=True)
     AutoTokenizer.register(GenRecConfig, tokenizer_class=SIDTokenizer, exist_ok=True)
-    for config_class, model_class in ((TigerConfig, TigerForGenerativeRecommendation),):
+    for config_class, model_class in MODEL_TYPES.values():
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
         AutoTokenizer.register(config_class, tokenizer_class=SIDTokenizer, exist_ok=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple, Type
 
+from .intrr import IntRRConfig, IntRRForGenerativeRecommendation
 from .tiger import TigerConfig, TigerForGenerativeRecommendation
 
 MODEL_TYPES: Dict[str, Tuple[Type, Type]] = {
     "tiger": (TigerConfig, TigerForGenerativeRecommendation),
+    "intrr": (IntRRConfig, IntRRForGenerativeRecommendation),
 }
 
 
@@ -34,4 +36,5 @@ def build_model(model_type: str, tokenizer, **options: Any):
     return model
 
 
-__all__ = ["MODEL_TYPES", "TigerConfig", "TigerForGenerativeRecommendation", "build_model"]
+__all__ = ["IntRRConfig", "IntRRForGenerativeRecommendation", "MODEL_TYPES", "TigerConfig",
+           "TigerForGenerativeRecommendation", "build_model"]

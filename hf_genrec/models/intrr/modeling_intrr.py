@@ -1,0 +1,148 @@
+"""IntRR: SID Redistribution and Length Reduction with a Recursive-Assignment Network (RAN).
+
+* Item side (Sec. 3.3): a learnable UID embedding per item drives the RAN in redistribution mode; the
+  item representation is ``E_i = sum_l z_l`` (Eq. 7) and the alignment loss ``L_aln`` (Eq. 8) anchors
+  each level's assignment to the pre-assigned SID.
+* Backbone (Sec. 3.4, Eq. 9): one token per history item; ``h_u`` is the state of the last position.
+* User side (Eq. 10): the same RAN (shared by default) decodes the next item's SID from ``h_u``, with
+  teacher forcing during training; at inference the shared beam search drives it level by level over
+  the catalog trie after a single backbone pass per user.
+* Loss (Eq. 11): ``L = L_rec + lambda * L_aln``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
+from ...modules.backbones import backbone_config_dict
+from ...modules.ran import RecursiveAssignmentNetwork
+from ...modules.sequence_backbone import SequenceBackbone
+from .configuration_intrr import IntRRConfig
+
+
+@dataclass
+class IntRRDecodingState:
+    user: torch.Tensor  # h_u [B, d]
+    contexts: List[torch.Tensor]  # chosen codewords per level, each [B, W, d]
+
+
+class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
+    config_class = IntRRConfig
+    base_model_prefix = "intrr"
+
+    def __init__(self, config: IntRRConfig):
+        super().__init__(config)
+        d = config.hidden_size
+        self.uid_embeddings = nn.Embedding(config.num_items, d)
+        ran = dict(codebook_sizes=config.codebook_sizes, dim=d, context=config.ran_context,
+                   mlp_hidden=config.ran_mlp_hidden, dropout=config.ran_dropout)
+        self.ran = RecursiveAssignmentNetwork(**ran)
+        if not config.shared_ran:  # "w/o Shared RAN": the user side gets its own codebooks and MLPs
+            self.separate_user_ran = RecursiveAssignmentNetwork(**ran)
+        self.backbone = SequenceBackbone(config.backbone, d, config.num_layers, config.num_heads, config.d_kv,
+                                         config.d_ff, config.dropout_rate, config.backbone_config,
+                                         max_positions=max(256, config.max_history + 1),
+                                         hstu_use_time=config.hstu_use_time)
+        nn.init.normal_(self.uid_embeddings.weight, std=1.0)  # unit scale, like the user state h_u it stands in for
+        self.post_init()
+
+    def _init_weights(self, module):
+        if module is self:
+            return
+
+    @classmethod
+    def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs):
+        """IntRR on a pretrained causal LM (``"Qwen/Qwen3-0.6B"`` ...): its weights are loaded once."""
+        config_kwargs.pop("backbone", None)
+        config = IntRRConfig(backbone="causal_lm", codebook_sizes=codebook_sizes, num_items=num_items,
+                             backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
+                             **config_kwargs)
+        model = cls(config)
+        model.backbone.load_pretrained(name_or_path)
+        return model
+
+    def backbone_sid_parameters(self):
+        return []
+
+    @property
+    def user_ran(self) -> RecursiveAssignmentNetwork:
+        """The RAN of the user side: the item side's one (shared, default) or a separate one."""
+        return self.ran if self.config.shared_ran else self.separate_user_ran
+
+    # ------------------------------------------------------------------ item side (Sec. 3.3)
+    def item_representations(self, items: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``E_i`` (Eq. 7) and ``sum_l log p_l(c_l)`` (the negative of Eq. 8's summand) for item ids ``[U]``."""
+        codes = self.item_sids[items]
+        uid = self.uid_embeddings(items)
+        if self.config.item_redistribution:
+            _, per_level, contexts = self.ran(uid, soft=True)
+        else:  # "w/o Redistribution": the hard SID path; the UID only shapes the assignment it is anchored to
+            _, per_level, contexts = self.ran(uid, codes=codes, soft=False)
+        return torch.stack(contexts).sum(0), self.ran.code_log_likelihood(per_level, codes)
+
+    def _history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], extra_items=None):
+        """Embed the history with one token per item; also the alignment log-likelihood of its distinct items."""
+        mask = (item_ids >= 0) if attention_mask is None else attention_mask.bool() & (item_ids >= 0)
+        wanted = item_ids[mask]
+        if extra_items is not None:
+            wanted = torch.cat([wanted, extra_items])
+        unique, inverse = torch.unique(wanted, return_inverse=True)
+        reps, aln = self.item_representations(unique)
+        embeds = reps.new_zeros(*item_ids.shape, reps.shape[-1])
+        embeds[mask] = reps[inverse[: int(mask.sum())]]
+        return embeds, mask, aln
+
+    # ------------------------------------------------------------------ training forward
+    def forward(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                labels: Optional[torch.LongTensor] = None, timestamps: Optional[torch.Tensor] = None,
+                target_items: Optional[torch.LongTensor] = None, **kwargs) -> GenRecOutput:
+        """``loss = L_rec + lambda * L_aln`` (Eq. 11); ``logits [B, L, K_max]`` of the user-side RAN."""
+        if labels is None:
+            raise ValueError("IntRR's forward needs the target SID codes as labels [B, L] (use generate() to decode)")
+        extra = None
+        if self.config.alignment_items == "history_and_targets":
+            extra = target_items if target_items is not None else self._items_of(labels)
+        embeds, mask, aln = self._history(item_ids, attention_mask, extra)
+        user = self.backbone.user_state(embeds, mask, timestamps)
+        if self.config.user_teacher_forcing:
+            logits, per_level, _ = self.user_ran(user, codes=labels, soft=False)
+        else:  # "w/o User-side TF": contexts from the predicted distributions
+            logits, per_level, _ = self.user_ran(user, soft=True)
+        rec = -self.user_ran.code_log_likelihood(per_level, labels).mean()
+        aln_loss = -aln.mean()
+        loss = rec + self.config.alignment_weight * aln_loss
+        return GenRecOutput(loss=loss, logits=logits, loss_terms={"rec": rec.detach(), "aln": aln_loss.detach()})
+
+    def _items_of(self, codes: torch.Tensor) -> torch.Tensor:
+        """Item ids of target code tuples (for alignment on targets); unknown tuples are dropped."""
+        match = (self.item_sids[None, :, :] == codes[:, None, :]).all(-1)
+        return match.float().argmax(-1)[match.any(-1)]
+
+    # ------------------------------------------------------------------ decoding protocol
+    def prepare_decoding(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                         timestamps: Optional[torch.Tensor] = None, **kwargs) -> IntRRDecodingState:
+        """One backbone pass per user (Sec. 3.4, "Efficiency via Architectural Decoupling")."""
+        embeds, mask, _ = self._history(item_ids, attention_mask)
+        user = self.backbone.user_state(embeds, mask, timestamps)
+        return IntRRDecodingState(user=user, contexts=[])
+
+    def decode_step(self, state: IntRRDecodingState, level: int, valid_mask: torch.Tensor,
+                    temperature: torch.Tensor) -> torch.Tensor:
+        B, W, _ = valid_mask.shape
+        x = state.user[:, None, :].expand(B, W, -1)
+        hidden = self.user_ran.fuse(x, state.contexts, level)
+        logits = self.user_ran.logits(hidden, level) / temperature[..., None].to(hidden.dtype)
+        return F.log_softmax(logits.float(), dim=-1)
+
+    def update_decoding_state(self, state: IntRRDecodingState, level: int, parent: torch.Tensor,
+                              codes: torch.Tensor) -> IntRRDecodingState:
+        index = parent[..., None].expand(-1, -1, self.config.hidden_size)
+        state.contexts = [c.gather(1, index) for c in state.contexts]
+        state.contexts.append(self.user_ran.codebooks[level][codes])
+        return state
