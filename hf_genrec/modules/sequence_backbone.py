@@ -72,4 +72,4 @@ class SequenceBackbone(nn.Module):
 
     def user_state(self, embeds: torch.Tensor, mask: torch.Tensor, timestamps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``h_u [B, dim]``: the hidden state of the last (most recent) position."""
-        return self.forward(embeds, mask, timestamps)[:, -1]
+        return self(embeds, mask, timestamps)[:, -1]
