@@ -1,9 +1,12 @@
-"""Training: the batch collator, the accelerate trainer, checkpoints, and LoRA / freezing options."""
+"""Training: the batch collator, the accelerate trainer, checkpoints, LoRA / freezing options and the
+row-sparse optimizer for hash tables."""
 
 from ..data.collator import GenRecCollator
 from .config import TrainingConfig
 from .lora import LoraSettings, apply_lora, configure_finetuning, freeze_backbone, merge_lora, trainable_parameters
+from .sparse_optim import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
 from .trainer import GenRecTrainer
 
 __all__ = ["GenRecCollator", "GenRecTrainer", "LoraSettings", "TrainingConfig", "apply_lora", "configure_finetuning",
-           "freeze_backbone", "merge_lora", "trainable_parameters"]
+           "freeze_backbone", "merge_lora", "trainable_parameters", "SparseAwareAdamW", "clip_grad_norm_",
+           "sparse_parameters"]

@@ -36,6 +36,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_chec
 from ..data.collator import GenRecCollator
 from .config import TrainingConfig
 from .lora import is_lora, merge_lora, trainable_parameters
+from .sparse_optim import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
 
 
 class EpochShuffleSampler(Sampler):
@@ -133,12 +134,21 @@ class GenRecTrainer:
 
     def _optimizer(self):
         config = self.config
-        decay, no_decay = [], []
+        sparse = {id(p) for p in sparse_parameters(self.model)}
+        decay, no_decay, sparse_group = [], [], []
         for name, parameter in self.model.named_parameters():
             if not parameter.requires_grad:
                 continue
-            (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+            if id(parameter) in sparse:
+                sparse_group.append(parameter)
+            else:
+                (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
         groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if sparse_group:  # hash tables (Engram): row-sparse gradients, state only for touched rows, no decay
+            if config.optimizer != "adamw":
+                raise ValueError("models with sparse tables train with optimizer 'adamw' (SparseAwareAdamW)")
+            groups.append({"params": sparse_group, "weight_decay": 0.0})
+            return SparseAwareAdamW(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
         cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         return cls(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
 
@@ -330,7 +340,11 @@ class GenRecTrainer:
                         loss = self.model(**batch).loss
                         accelerator.backward(loss)
                         if accelerator.sync_gradients and config.max_grad_norm:
-                            accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                            if isinstance(getattr(self.optimizer, "optimizer", self.optimizer), SparseAwareAdamW):
+                                accelerator.unscale_gradients()
+                                clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                            else:
+                                accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
                         self.optimizer.step()
                         self.optimizer.zero_grad(set_to_none=True)
                     boundary = accelerator.sync_gradients

@@ -1,0 +1,523 @@
+"""ComeIR: conditional-memory item representations and a memory-restoring prediction head.
+
+Paper: ``../shared/papers/comeir.md``. Per history item ``v_n`` with SID ``c_n = (c^1 .. c^L)``:
+
+* SID-token embeddings (Eq. 2): ``e_c = W_E [e^B_c ; e^T_c]``, frozen quantizer codeword ``e^B`` and a
+  learnable embedding ``e^T``;
+* MM-guided token scoring (§3.2, Eq. 4): the cached item embedding ``m_n`` that produced the SID gives
+  the query ``q_n = W_mm m_n``; softmax weights over the ``L`` codes yield the item context ``s^0_n``;
+* intra-item Engram (§3.3, Eq. 6, 17): reads of ``(c^{<l}, c^l)`` for ``l >= 2`` with query ``s^0_n``,
+  compressed by level adapters ``W^S_{C,l}``;
+* inter-item Engram (App. A.3, Eq. 18-21): the level-``l`` prefixes of the history are units; the key
+  is the suffix ending at ``n``; the query attends over a window of item contexts;
+* memory-conditioned token merge (§3.4, Eq. 7): level-wise gated residual updates, then LN;
+* backbone: a causal LM (Qwen3 / LLaMA) over the ``N`` item representations (normal GR, ``zeta_l = h_u``)
+  or with ``L`` placeholders and a GRU per level (NEZHA, App. B.2.3, Eq. 40-42);
+* memory-restoring head (§3.5, App. A.4, Eq. 8-11, 22-28): for every catalog-valid child ``x`` of the
+  prefix, intra and inter memories are restored for the candidate, fused with the state and ``e_x``,
+  and normalised over the valid children only; trained with teacher forcing (Eq. 12).
+
+The flatten (general setting) and +TM baselines run through the same embeddings, backbone and head
+(without memories); see :mod:`.configuration_comeir` for every switch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import DynamicCache
+
+from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
+from ...modules.backbones import (backbone_config_dict, backbone_hidden_size, build_backbone, default_decoder_config,
+                                  load_pretrained_backbone)
+from ...modules.engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
+                               table_parameters)
+from ...modules.nezha import NezhaLayerStates
+from ...modules.tree_decoding import TreeState, prompt_positions, tree_extend, tree_prompt
+from .configuration_comeir import ComeIRConfig
+
+
+@dataclass
+class HistoryContext:
+    """What the head needs from the history: item contexts of the window ``H_N`` (Eq. 25) and, per level,
+    the last ``tau_l - 1`` prefix units (the candidate completes the transition key, Eq. 24)."""
+
+    contexts: Optional[torch.Tensor] = None  # [B, w, d]
+    context_mask: Optional[torch.Tensor] = None  # [B, w]
+    units: Optional[List[torch.Tensor]] = None  # per level [B, tau_l - 1]
+
+
+@dataclass
+class ComeIRDecodingState:
+    history: HistoryContext
+    codes: torch.Tensor  # [B, W, l] generated prefix of each hypothesis
+    user: Optional[torch.Tensor] = None  # h_u [B, d] (normal architecture)
+    recurrent: Optional[torch.Tensor] = None  # NEZHA h_u^l per hypothesis [B, W, d]
+    placeholder_states: Optional[torch.Tensor] = None  # NEZHA [B, L, d]
+    tree: Optional[TreeState] = None  # prefix feedback
+    zeta: Optional[torch.Tensor] = None  # state used by the last decode_step [B, W, d]
+
+
+def _linear_list(count: int, n_in: int, n_out: int, bias: bool = False) -> nn.ModuleList:
+    return nn.ModuleList(nn.Linear(n_in, n_out, bias=bias) for _ in range(count))
+
+
+def _windows(x: torch.Tensor, width: int) -> torch.Tensor:
+    """``[B, N, ...] -> [B, N, width, ...]``: the ``width`` positions ending at each ``n`` (zeros before 0)."""
+    pad = [0, 0] * (x.dim() - 2) + [width - 1, 0]
+    padded = F.pad(x, pad)
+    return torch.stack([padded[:, j: j + x.shape[1]] for j in range(width)], 2)
+
+
+class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
+    config_class = ComeIRConfig
+    base_model_prefix = "comeir"
+
+    def __init__(self, config: ComeIRConfig):
+        super().__init__(config)
+        backbone_config = config.backbone_config or default_decoder_config(
+            config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size)
+        self.backbone = build_backbone(backbone_config)
+        d = backbone_hidden_size(self.backbone.config)
+        sizes, L = config.codebook_sizes, config.num_levels
+        self.level_offset_list = [sum(sizes[:level]) for level in range(L)]
+        self.sqrt_d = math.sqrt(d)
+        # Eq. 2: [frozen codeword ; learnable token embedding] -> W_E
+        d_t = config.token_embedding_dim or d
+        self.token_embeddings = nn.Embedding(sum(sizes), d_t)
+        if config.codebook_embedding_dim:
+            self.register_buffer("codebook_vectors", torch.zeros(sum(sizes), config.codebook_embedding_dim))
+        self.token_projection = nn.Linear(config.codebook_embedding_dim + d_t, d)
+        # which cached features were installed: [item embeddings, codebooks]
+        self.register_buffer("features_ready", torch.zeros(2, dtype=torch.uint8))
+        if config.needs_item_embeddings:
+            if config.item_embedding_dim <= 0:
+                raise ValueError("ComeIR's MM-guided token scoring (Eq. 4) needs the cached item embeddings: pass "
+                                 "item_embeddings to build_model (or set item_embedding_dim and call "
+                                 "set_item_features), or use token_scoring='mean'")
+            self.register_buffer("item_embeddings", torch.zeros(config.num_items, config.item_embedding_dim))
+            self.mm_query = nn.Linear(config.item_embedding_dim, d, bias=False)  # W_mm
+        if config.representation == "token_merge":  # +TM: concat(e_1..e_L) -> hidden size
+            self.merge_tokens = nn.Linear(L * d, d)
+        if config.uses_intra_memory and L > 1:
+            self.intra_memory = EngramMemory(self.intra_rows(), d, config.engram_dim, config.hash_seed,
+                                             config.sparse_tables, config.engram_init_std)
+        if config.uses_inter_memory:
+            self.inter_memory = EngramMemory(self.inter_rows(), d, config.engram_dim, config.hash_seed + 1,
+                                             config.sparse_tables, config.engram_init_std)
+        if config.representation == "comeir":
+            if config.encode_intra and L > 1:  # W^S_{C,l}: [z_2; ..; z_l] -> d (Eq. 6)
+                self.intra_adapters = nn.ModuleList(nn.Linear(level * d, d) for level in range(1, L))
+            if config.encode_inter:  # W^P_{Q,l}, W^P_{K,l} (Eq. 21)
+                self.transition_query = _linear_list(L, d, d)
+                self.transition_key = _linear_list(L, d, d)
+            if config.token_merge == "memory":  # Eq. 7
+                self.merge_query = nn.Linear(d, d, bias=False)
+                self.merge_key = _linear_list(L, 2 * d, d)
+                self.merge_value = _linear_list(L, 2 * d, d)
+                self.merge_bias = nn.Parameter(torch.zeros(L))
+            else:  # "w/o Mem. Merge": one linear layer over [s^0; u_1; ...; u_L]
+                self.linear_merge = nn.Linear(d + 2 * L * d, d)
+            self.output_norm = nn.LayerNorm(d)
+        # memory-restoring prediction head (Eq. 8-10, 27)
+        self.head_state = _linear_list(L, d, d)  # W_{H,l}
+        self.head_code = _linear_list(L, d, d)  # W_{C,l}
+        self.head_norm = nn.ModuleList(nn.LayerNorm(d) for _ in range(L))
+        self.head_out = _linear_list(L, d, 1)  # w_l
+        if config.decode_intra and L > 1:
+            self.head_intra = _linear_list(L, d, d)  # W_{S,l} (level 1 unused: no intra memory there)
+        if config.decode_inter:
+            self.head_inter = _linear_list(L, d, d)  # W_{T,l}
+            self.decode_query = _linear_list(L, d, d)  # W^D_{Q,l} (Eq. 25)
+            self.decode_key = _linear_list(L, d, d)  # W^D_{K,l}
+        if config.architecture == "nezha":
+            self.nezha = NezhaLayerStates(L, d, self._transition_input_size(d), config.init_std)
+        self._init_new_modules()
+        self.post_init()
+
+    # ------------------------------------------------------------------ construction
+    def _transition_input_size(self, d: int) -> int:
+        with_memory = self.config.nezha_transition_input == "code_and_inter_memory" and self.config.decode_inter
+        return 2 * d if with_memory else d
+
+    @property
+    def inter_orders(self) -> List[int]:
+        return list(self.config.inter_orders or default_inter_orders(self.config.num_levels))
+
+    def intra_rows(self):
+        c = self.config
+        return intra_table_rows(c.codebook_sizes, c.intra_scale, c.intra_base, c.intra_heads, c.intra_max_order,
+                                c.max_buckets)
+
+    def inter_rows(self):
+        c = self.config
+        return inter_table_rows(c.codebook_sizes, c.inter_scale, c.inter_base, c.inter_heads, self.inter_orders,
+                                c.max_buckets)
+
+    def table_parameter_counts(self) -> dict:
+        """``P_S`` and ``P_T`` (Eq. 34, 38) of this configuration (computed, nothing allocated)."""
+        c = self.config
+        return {"P_S": table_parameters(self.intra_rows(), c.engram_dim) if c.num_levels > 1 else 0,
+                "P_T": table_parameters(self.inter_rows(), c.engram_dim)}
+
+    @torch.no_grad()
+    def _init_new_modules(self) -> None:
+        """Everything outside the backbone and the hash tables: N(0, init_std) weights, zero biases."""
+        std = self.config.init_std
+        for name, module in self.named_modules():
+            if name.startswith("backbone") or isinstance(module, EngramMemory):
+                continue
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding) and not name.startswith(("intra_memory", "inter_memory")):
+                nn.init.normal_(module.weight, std=std)
+
+    def _init_weights(self, module):
+        if module is self:  # transformers' post_init hook; the backbone initialises itself
+            return
+
+    @classmethod
+    def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs):
+        """ComeIR on a pretrained causal LM (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"`` or a local
+        folder): the backbone weights are loaded once and saved with the model afterwards."""
+        config = ComeIRConfig(codebook_sizes=codebook_sizes, num_items=num_items,
+                              backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
+                              **config_kwargs)
+        model = cls(config)
+        model.backbone.load_state_dict(load_pretrained_backbone(name_or_path).state_dict())
+        return model
+
+    def backbone_sid_parameters(self):
+        return []
+
+    @torch.no_grad()
+    def set_item_features(self, item_embeddings=None, codebooks: Optional[Sequence] = None) -> None:
+        """Install the cached multimodal item embeddings ``m_n`` (Eq. 4, one row per item) and the quantizer's
+        codebooks ``e^B`` (Eq. 2, one ``[K_l, d_l]`` tensor per level; levels beyond the quantizer's, such as
+        a collision suffix, keep a zero codeword). Both are buffers, saved with the model."""
+        if item_embeddings is not None and hasattr(self, "item_embeddings"):
+            table = torch.as_tensor(item_embeddings, dtype=torch.float32)
+            if tuple(table.shape) != tuple(self.item_embeddings.shape):
+                raise ValueError(f"item_embeddings has shape {tuple(table.shape)}, expected "
+                                 f"{tuple(self.item_embeddings.shape)} (num_items, item_embedding_dim)")
+            self.item_embeddings.copy_(table.to(self.item_embeddings.device))
+            self.features_ready[0] = 1
+        if codebooks is not None and hasattr(self, "codebook_vectors"):
+            if len(codebooks) > self.config.num_levels:
+                raise ValueError(f"{len(codebooks)} codebooks for {self.config.num_levels} SID levels")
+            self.codebook_vectors.zero_()
+            for level, book in enumerate(codebooks):
+                book = torch.as_tensor(book, dtype=torch.float32)
+                size, dim = self.config.codebook_sizes[level], self.config.codebook_embedding_dim
+                if book.shape[0] != size or book.shape[1] > dim:
+                    raise ValueError(f"codebook {level} has shape {tuple(book.shape)}; expected {size} codes of at "
+                                     f"most {dim} dimensions")
+                start = self.level_offset_list[level]
+                self.codebook_vectors[start: start + size, : book.shape[1]] = book.to(self.codebook_vectors.device)
+            self.features_ready[1] = 1
+
+    def _check_features(self) -> None:
+        if self.config.needs_item_embeddings and not bool(self.features_ready[0]):
+            raise ValueError("the cached item embeddings are not installed: call set_item_features(item_embeddings=...)"
+                             " (build_model and hf-genrec train do this)")
+        if self.config.codebook_embedding_dim and not bool(self.features_ready[1]):
+            raise ValueError("the frozen codebook embeddings are not installed: call set_item_features(codebooks=...)")
+
+    # ------------------------------------------------------------------ Eq. 2 and Eq. 4
+    def embed_codes(self, global_ids: torch.Tensor) -> torch.Tensor:
+        """``e_c = W_E [e^B_c ; e^T_c]`` (Eq. 2) for global code ids (level offset + code)."""
+        parts = [self.token_embeddings(global_ids)]
+        if self.config.codebook_embedding_dim:
+            parts.insert(0, self.codebook_vectors[global_ids].to(parts[0].dtype))
+        return self.token_projection(torch.cat(parts, -1))
+
+    def level_code_embeddings(self, level: int) -> torch.Tensor:
+        """``e_x`` of every code ``x`` of one level ``[K_l, d]``."""
+        start = self.level_offset_list[level]
+        return self.embed_codes(torch.arange(start, start + self.config.codebook_sizes[level], device=self.device))
+
+    def item_token_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+        """``R^S_n = [e_{c^1}, ..., e_{c^L}]`` for item ids ``[...]`` -> ``[..., L, d]``."""
+        offsets = torch.tensor(self.level_offset_list, device=items.device)
+        return self.embed_codes(self.item_sids[items] + offsets)
+
+    def item_contexts(self, items: torch.Tensor, tokens: torch.Tensor, return_weights: bool = False):
+        """``s^0_n`` (Eq. 4): MM-guided softmax weights over the codes, or their mean ("w/o MM-Scoring")."""
+        if self.config.token_scoring == "mm":
+            query = self.mm_query(self.item_embeddings[items].to(tokens.dtype))
+            weights = torch.softmax((tokens @ query[..., None]).squeeze(-1) / self.sqrt_d, dim=-1)
+        else:
+            weights = torch.full(tokens.shape[:-1], 1.0 / tokens.shape[-2], dtype=tokens.dtype, device=tokens.device)
+        contexts = (weights[..., None] * tokens).sum(-2)
+        return (contexts, weights) if return_weights else contexts
+
+    # ------------------------------------------------------------------ Eq. 6 (intra) and Eq. 18-21 (inter)
+    def intra_item_memory(self, items: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+        """``bar eta^S_{n,l}`` ``[U, L, d]`` (Eq. 6; zero at level 1 and when E-intra is off)."""
+        U, L = items.shape[0], self.config.num_levels
+        out = contexts.new_zeros(U, L, contexts.shape[-1])
+        if not (self.config.encode_intra and L > 1):
+            return out
+        units = self.item_sids[items] + 1  # codes as positive units (0 = absent)
+        query = self.intra_memory.project_query
+        reads = []
+        for level in range(1, L):
+            reads.append(self.intra_memory.read(level, None, units[:, : level + 1],
+                                                projected_query=query(level, contexts)))
+            out[:, level] = self.intra_adapters[level - 1](torch.cat(reads, -1))
+        return out
+
+    def history_units(self, item_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Prefix units ``[B, N, L]`` of the history (``C^{<=l}``, Eq. 18); 0 at padded positions."""
+        codes = self.item_sids[item_ids.clamp(min=0)]
+        units = torch.stack([prefix_units(codes[..., : level + 1], self.config.codebook_sizes,
+                                          self.config.max_unit_domain) for level in range(self.config.num_levels)], -1)
+        return units * mask[..., None]
+
+    def transition_queries(self, level: int, contexts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``q^T_{n,l}`` (Eq. 21): attention of ``s^0_n`` over the window ``H_n`` of item contexts."""
+        w = self.config.inter_window
+        window = _windows(contexts, w)  # [B, N, w, d]
+        window_mask = _windows(mask, w).clone()
+        window_mask[..., -1] = True  # position n itself (keeps padded rows finite; they are masked later)
+        q = self.transition_query[level](contexts)
+        k = self.transition_key[level](window)
+        scores = (k @ q[..., None]).squeeze(-1) / self.sqrt_d
+        weights = torch.softmax(scores.masked_fill(~window_mask, float("-inf")), dim=-1)
+        return (weights[..., None] * window).sum(-2)
+
+    def inter_item_memory(self, contexts: torch.Tensor, mask: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
+        """``eta^T_{n,l}`` ``[B, N, L, d]`` (App. A.3): transition keys ``Suffix_tau(C^{<=l}, n)`` (Eq. 20)."""
+        B, N, d = contexts.shape
+        out = contexts.new_zeros(B, N, self.config.num_levels, d)
+        if not self.config.encode_inter:
+            return out
+        for level, tau in enumerate(self.inter_orders):
+            pattern = _windows(units[..., level], tau)  # [B, N, tau], absent = 0
+            query = self.transition_queries(level, contexts, mask)
+            out[:, :, level] = self.inter_memory.read(level, query.reshape(B * N, d),
+                                                      pattern.reshape(B * N, tau)).view(B, N, d)
+        return out
+
+    def merge(self, contexts: torch.Tensor, intra: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
+        """``r^I_n = LN(s^L_n)`` with level-wise gated residual updates (Eq. 7), or the linear ablation."""
+        memories = torch.cat([intra, inter], -1)  # u_{n,l} = [bar eta^S ; eta^T]  [..., L, 2d]
+        if self.config.token_merge == "linear":
+            return self.output_norm(self.linear_merge(torch.cat([contexts, memories.flatten(-2)], -1)))
+        summary = contexts
+        for level in range(self.config.num_levels):
+            u = memories[..., level, :]
+            gate = torch.sigmoid((self.merge_query(summary) * self.merge_key[level](u)).sum(-1, keepdim=True)
+                                 + self.merge_bias[level])
+            summary = summary + gate * self.merge_value[level](u)
+        return self.output_norm(summary)
+
+    # ------------------------------------------------------------------ representation of the history
+    def encode_history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
+        """Backbone inputs ``R`` ``[B, T, d]`` with their mask, and the :class:`HistoryContext` for the head."""
+        self._check_features()
+        mask = (item_ids >= 0) if attention_mask is None else attention_mask.bool() & (item_ids >= 0)
+        if not bool(mask.any(-1).all()):
+            raise ValueError("every history needs at least one item")
+        B, N = item_ids.shape
+        L = self.config.num_levels
+        unique, inverse = torch.unique(item_ids[mask], return_inverse=True)
+        tokens = self.item_token_embeddings(unique)  # [U, L, d]
+        d = tokens.shape[-1]
+        history = HistoryContext()
+        if self.config.representation == "flatten":
+            embeds = tokens.new_zeros(B, N, L, d)
+            embeds[mask] = tokens[inverse]
+            return embeds.view(B, N * L, d), mask.repeat_interleave(L, dim=1), history
+        if self.config.representation == "token_merge":
+            embeds = tokens.new_zeros(B, N, d)
+            embeds[mask] = self.merge_tokens(tokens.flatten(1))[inverse]
+            return embeds, mask, history
+        item_context = self.item_contexts(unique, tokens)
+        intra = self.intra_item_memory(unique, item_context)
+        contexts = tokens.new_zeros(B, N, d)
+        contexts[mask] = item_context[inverse]
+        intra_seq = tokens.new_zeros(B, N, L, d)
+        intra_seq[mask] = intra[inverse]
+        units = self.history_units(item_ids, mask)
+        inter = self.inter_item_memory(contexts, mask, units)
+        embeds = self.merge(contexts, intra_seq, inter) * mask[..., None]
+        w = self.config.inter_window
+        padded = F.pad(units, (0, 0, max(self.inter_orders), 0))  # absent (0) units before short histories
+        width = padded.shape[1]
+        history = HistoryContext(contexts=contexts[:, -w:], context_mask=mask[:, -w:],
+                                 units=[padded[:, width - (tau - 1):, level] for level, tau in enumerate(self.inter_orders)])
+        return embeds, mask, history
+
+    def _run_backbone(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.backbone(inputs_embeds=embeds, attention_mask=mask.long(),
+                             position_ids=prompt_positions(mask)).last_hidden_state
+
+    # ------------------------------------------------------------------ memory-restoring head
+    def decode_queries(self, level: int, zeta: torch.Tensor, history: HistoryContext) -> torch.Tensor:
+        """``q^D_{u,l}`` (Eq. 25): the state attends over the recent item contexts ``H_N``; ``[B, W, d]``."""
+        q = self.decode_query[level](zeta)  # [B, W, d]
+        k = self.decode_key[level](history.contexts)  # [B, w, d]
+        scores = (q @ k.transpose(1, 2)) / self.sqrt_d
+        weights = torch.softmax(scores.masked_fill(~history.context_mask[:, None, :], float("-inf")), dim=-1)
+        return weights @ history.contexts
+
+    def restored_memory(self, level: int, zeta: torch.Tensor, prefixes: torch.Tensor, history: HistoryContext,
+                        rows: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Candidate-specific memories for full candidate prefixes ``[M, l+1]`` (Eq. 23, 26).
+
+        ``zeta [B, W, d]`` and ``rows = (b, w)`` (each ``[M]``) say whose state each candidate extends.
+        Returns ``(bar eta^S, eta^T)``, each ``[M, d]`` (zeros where the memory is off).
+        """
+        B, W, d = zeta.shape
+        b, w = rows
+        flat = b * W + w
+        intra = zeta.new_zeros(len(b), d)
+        inter = zeta.new_zeros(len(b), d)
+        if self.config.decode_intra and level > 0:  # Eq. 23: R_l(zeta_l, (c^{<l}, x))
+            projected = self.intra_memory.project_query(level, zeta.reshape(B * W, d))
+            intra = self.intra_memory.read(level, None, prefixes + 1, query_index=flat, projected_query=projected)
+        if self.config.decode_inter:  # Eq. 25-26
+            query = self.decode_queries(level, zeta, history).reshape(B * W, d)
+            unit = prefix_units(prefixes, self.config.codebook_sizes, self.config.max_unit_domain)
+            pattern = torch.cat([history.units[level][b], unit[:, None]], 1)
+            projected = self.inter_memory.project_query(level, query)
+            inter = self.inter_memory.read(level, None, pattern, query_index=flat, projected_query=projected)
+        return intra, inter
+
+    def candidate_logits(self, level: int, zeta: torch.Tensor, prefix: torch.Tensor, valid: torch.Tensor,
+                         history: HistoryContext) -> torch.Tensor:
+        """``psi_l(x)`` (Eq. 10) for every valid child ``x``; ``-inf`` elsewhere. Shapes: ``zeta [B, W, d]``,
+        ``prefix [B, W, l]`` (generated codes), ``valid [B, W, K_l]`` -> ``[B, W, K_l]`` (float32)."""
+        b, w, x = valid.nonzero(as_tuple=True)
+        prefixes = torch.cat([prefix[b, w], x[:, None]], 1)
+        intra, inter = self.restored_memory(level, zeta, prefixes, history, (b, w))
+        memory = 0.0  # mu_l(x), Eq. 27
+        if self.config.decode_intra and level > 0:
+            memory = memory + self.head_intra[level](intra)
+        if self.config.decode_inter:
+            memory = memory + self.head_inter[level](inter)
+        state = self.head_state[level](zeta)[b, w]
+        code = self.head_code[level](self.level_code_embeddings(level).to(zeta.dtype))[x]
+        scores = self.head_out[level](self.head_norm[level](state + code + memory)).squeeze(-1)
+        logits = torch.full(valid.shape, float("-inf"), dtype=torch.float32, device=zeta.device)
+        logits[b, w, x] = scores.float()
+        return logits
+
+    def transition_input(self, level: int, zeta: torch.Tensor, prefixes: torch.Tensor,
+                         history: HistoryContext) -> torch.Tensor:
+        """NEZHA's ``Delta_l(c^l)`` input (Eq. 42) for generated prefixes ``[B, W, l+1]``: the code embedding,
+        with the restored inter-item memory of the generated prefix (``"code_and_inter_memory"``)."""
+        B, W, _ = prefixes.shape
+        code = self.level_code_embeddings(level)[prefixes[..., -1]]
+        if self._transition_input_size(code.shape[-1]) == code.shape[-1]:
+            return code
+        b = torch.arange(B, device=zeta.device).repeat_interleave(W)
+        w = torch.arange(W, device=zeta.device).repeat(B)
+        _, inter = self.restored_memory(level, zeta, prefixes.reshape(B * W, -1), history, (b, w))
+        return torch.cat([code, inter.view(B, W, -1)], -1)
+
+    # ------------------------------------------------------------------ training (Eq. 12)
+    def forward(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                labels: Optional[torch.LongTensor] = None, **kwargs) -> GenRecOutput:
+        """Teacher-forced ``loss`` (Eq. 12, mean over the batch's SID tokens) and ``logits [B, L, K_max]``
+        normalised over the catalog-valid children of the ground-truth prefix (``-inf`` elsewhere)."""
+        if labels is None:
+            raise ValueError("ComeIR's forward needs the target SID codes as labels [B, L] (use generate() to decode)")
+        embeds, mask, history = self.encode_history(item_ids, attention_mask)
+        B, L = labels.shape
+        zetas = self._teacher_forced_states(embeds, mask, labels)
+        trie = self.catalog_trie(labels.device)
+        node = torch.zeros(B, dtype=torch.long, device=labels.device)
+        losses, all_logits = [], []
+        k_max = max(self.config.codebook_sizes)
+        recurrent = zetas.get("user")
+        for level in range(L):
+            if bool((node < 0).any()):
+                raise ValueError("a target SID is not in the model's catalog")
+            valid = trie.valid_children_mask(level, node)[:, None, :]
+            if self.config.architecture == "nezha":
+                zeta = self.nezha.layer_state(recurrent, zetas["placeholders"], level)
+            else:
+                zeta = zetas["levels"][level]
+            logits = self.candidate_logits(level, zeta, labels[:, None, :level], valid, history)[:, 0]
+            log_probs = torch.log_softmax(logits, dim=-1)
+            losses.append(F.nll_loss(log_probs.masked_fill(~valid[:, 0], 0.0), labels[:, level]))
+            all_logits.append(F.pad(logits, (0, k_max - logits.shape[-1]), value=float("-inf")))
+            if self.config.architecture == "nezha" and level < L - 1:
+                step_input = self.transition_input(level, zeta, labels[:, None, : level + 1], history)
+                recurrent = self.nezha.advance(level, step_input, recurrent)
+            node = trie.next_prefix(level, node, labels[:, level])
+        loss = torch.stack(losses).mean()
+        return GenRecOutput(loss=loss, logits=torch.stack(all_logits, 1),
+                            loss_terms={f"level_{i + 1}": l.detach() for i, l in enumerate(losses)})
+
+    def _teacher_forced_states(self, embeds: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> dict:
+        """``zeta_l`` for every level under teacher forcing (normal / prefix feedback) or NEZHA's inputs."""
+        L = self.config.num_levels
+        if self.config.architecture == "nezha":
+            hidden = self._run_backbone(*self.nezha.append_placeholders(embeds, mask))
+            user, placeholders = self.nezha.split(hidden)
+            return {"user": user[:, None], "placeholders": placeholders}
+        if self.config.prefix_feedback:  # standard GR: the backbone reads the ground-truth prefix
+            offsets = torch.tensor(self.level_offset_list[: L - 1], device=labels.device)
+            prefix = self.embed_codes(labels[:, : L - 1] + offsets).to(embeds.dtype)
+            full_mask = torch.cat([mask, torch.ones_like(labels[:, : L - 1], dtype=torch.bool)], 1)
+            hidden = self._run_backbone(torch.cat([embeds, prefix], 1), full_mask)
+            states = hidden[:, -L:]
+            return {"levels": [states[:, level, None] for level in range(L)]}
+        user = self._run_backbone(embeds, mask)[:, -1, None]
+        return {"levels": [user] * L}
+
+    # ------------------------------------------------------------------ decoding protocol (App. B.3, Alg. 2)
+    def prepare_decoding(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                         **kwargs) -> ComeIRDecodingState:
+        """Build ``R^I`` and run the backbone once per user."""
+        embeds, mask, history = self.encode_history(item_ids, attention_mask)
+        B = embeds.shape[0]
+        state = ComeIRDecodingState(history=history, codes=torch.zeros(B, 1, 0, dtype=torch.long, device=embeds.device))
+        if self.config.architecture == "nezha":
+            hidden = self._run_backbone(*self.nezha.append_placeholders(embeds, mask))
+            user, state.placeholder_states = self.nezha.split(hidden)
+            state.recurrent = user[:, None]  # h_u^1 = h_u
+        elif self.config.prefix_feedback:
+            state.tree = tree_prompt(self.backbone, embeds, mask, DynamicCache(config=self.backbone.config))
+        else:
+            state.user = self._run_backbone(embeds, mask)[:, -1]
+        return state
+
+    def decode_step(self, state: ComeIRDecodingState, level: int, valid_mask: torch.Tensor,
+                    temperature: torch.Tensor) -> torch.Tensor:
+        B, W, _ = valid_mask.shape
+        if self.config.architecture == "nezha":
+            zeta = self.nezha.layer_state(state.recurrent, state.placeholder_states, level)
+        elif self.config.prefix_feedback:
+            zeta = state.tree.hidden
+        else:
+            zeta = state.user[:, None, :].expand(B, W, -1)
+        state.zeta = zeta
+        logits = self.candidate_logits(level, zeta, state.codes, valid_mask, state.history)
+        log_probs = torch.log_softmax(logits / temperature[..., None].float(), dim=-1)  # over valid codes (Eq. 11)
+        return torch.nan_to_num(log_probs, nan=float("-inf"))
+
+    def update_decoding_state(self, state: ComeIRDecodingState, level: int, parent: torch.Tensor,
+                              codes: torch.Tensor) -> ComeIRDecodingState:
+        prefixes = torch.cat([state.codes.gather(1, parent[..., None].expand(-1, -1, level)), codes[..., None]], 2)
+        if level < self.config.num_levels - 1:
+            if self.config.architecture == "nezha":  # each hypothesis advances its own recurrent state (Eq. 42)
+                index = parent[..., None].expand(-1, -1, state.recurrent.shape[-1])
+                zeta = state.zeta.gather(1, index)
+                step_input = self.transition_input(level, zeta, prefixes, state.history)
+                state.recurrent = self.nezha.advance(level, step_input, state.recurrent.gather(1, index))
+            elif self.config.prefix_feedback:
+                tokens = self.level_code_embeddings(level)[codes].to(state.tree.hidden.dtype)
+                state.tree = tree_extend(self.backbone, state.tree, parent, tokens)
+        state.codes = prefixes
+        return state
