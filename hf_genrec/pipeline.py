@@ -342,6 +342,30 @@ def load_yaml_config(path: str | os.PathLike, overrides: Optional[list] = None) 
     return config
 
 
+def item_features(model_type: str, model_options: Dict[str, Any], prepared_dir, sids_dir) -> Dict[str, Any]:
+    """Cached item features for models that read them (ComeIR, Eq. 2 and 4): the item embeddings that
+    produced the SIDs (``prepared/item_embeddings.safetensors``) and the quantizer's codebooks
+    (``sids/quantizer``). ``codebook_embedding_dim: 0`` or ``token_scoring: mean`` in the model section
+    opts out of the respective feature."""
+    from .models import MODEL_TYPES
+
+    if model_type not in MODEL_TYPES or not hasattr(MODEL_TYPES[model_type][1], "set_item_features"):
+        return {}
+    from .embeddings import load_item_embeddings
+    from .quantization import Quantizer
+
+    features: Dict[str, Any] = {}
+    if model_options.get("token_scoring", "mm") == "mm" and model_options.get("representation", "comeir") == "comeir":
+        features["item_embeddings"], _ = load_item_embeddings(prepared_dir)
+    if model_options.get("codebook_embedding_dim", None) != 0:
+        folder = Path(sids_dir) / "quantizer"
+        if not folder.exists():
+            raise FileNotFoundError(f"{folder} is missing: ComeIR's frozen codebook embeddings (Eq. 2) come from the "
+                                    "quantizer; rebuild the SIDs or set model.codebook_embedding_dim: 0")
+        features["codebooks"] = [book.detach().float() for book in Quantizer.from_pretrained(folder).codebooks]
+    return features
+
+
 def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``).
 
@@ -367,7 +391,8 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     model_type = model_options.pop("type", "tiger")
     training = TrainingConfig.from_dict(dict(config.get("training") or {}))
     torch.manual_seed(training.seed)
-    model = build_model(model_type, tokenizer, **model_options)
+    features = item_features(model_type, model_options, data["prepared"], data["sids"])
+    model = build_model(model_type, tokenizer, **features, **model_options)
     finetuning = dict(config.get("finetuning") or {})
     mode = finetuning.get("mode", "full")
     model = configure_finetuning(model, mode, LoraSettings(**(finetuning.get("lora") or {})))

@@ -144,6 +144,18 @@ class SparseAwareAdamW(torch.optim.Optimizer):
         steps[:capacity] = state["row_step"]
         state["row_step"] = steps
 
+    def load_state_dict(self, state_dict) -> None:
+        """As ``torch.optim.Optimizer``, except that the row-slot map and the row count stay integers
+        (the base class casts all state to the parameter's float dtype, inexact beyond 2^24 rows)."""
+        integers = {pid: {k: v.clone() for k, v in st.items() if k in ("slot", "used")}
+                    for pid, st in state_dict["state"].items()}
+        super().load_state_dict(state_dict)
+        ids = [pid for group in state_dict["param_groups"] for pid in group["params"]]
+        params = [p for group in self.param_groups for p in group["params"]]
+        for pid, p in zip(ids, params):
+            for key, value in integers.get(pid, {}).items():
+                self.state[p][key] = value.to(p.device) if key == "slot" else value.cpu()
+
     def state_bytes(self) -> int:
         """Bytes held as optimizer state (to compare with a dense optimizer's two full copies)."""
         return sum(v.numel() * v.element_size() for s in self.state.values() for v in s.values()
