@@ -12,7 +12,7 @@ from transformers import AutoModel
 from hf_genrec.models import build_model
 from hf_genrec.models.comeir import ComeIRConfig
 from hf_genrec.modules.engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, is_prime,
-                                      odd_multipliers, prefix_units, table_parameters)
+                                      odd_multipliers, prefix_units, table_parameters, unique_keys)
 from hf_genrec.tokenization import SIDTokenizer
 from hf_genrec.training import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
 
@@ -90,6 +90,14 @@ def test_hash_collision_behaviour():
     assert bool(((per_head > 0.5 / 107) & (per_head < 2.0 / 101)).all())  # near uniform: ~1/H per head
     all_heads = same.all(-1)[off_diagonal].float().mean()
     assert float(all_heads) < 1e-5
+
+
+def test_unique_keys_matches_torch_unique():
+    keys = torch.randint(0, 7, (2000, 3), generator=torch.Generator().manual_seed(0))
+    keys[:, 2] *= 3_000_000  # large unit values (inter-item prefixes) must not overflow the folding
+    distinct, inverse = unique_keys(keys)
+    assert torch.equal(distinct[inverse], keys)
+    assert len(distinct) == len(torch.unique(keys, dim=0)) == len(torch.unique(distinct, dim=0))
 
 
 def test_table_parameter_counts_match_the_paper():
@@ -438,3 +446,29 @@ def test_training_with_sparse_tables_resumes_bit_exactly(run_config, tmp_path):
     assert 0 < int(moved.sum()) < moved.numel()  # only the rows the batches touched were updated
     # the frozen features travelled with the weights
     assert a["features_ready"].tolist() == [1, 1] and a["item_embeddings"].abs().sum() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["normal", "nezha"])
+def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architecture, tmp_path):
+    """Issue acceptance: a tiny Qwen3 on the embedded default; ComeIR vs the flattened input and +TM with
+    the same data, SIDs, backbone, epochs, batch, learning rate and seed; compare test Recall@10."""
+    from hf_genrec.data import SyntheticConfig, generate_synthetic
+    from hf_genrec.pipeline import run_build_sids, run_prepare, run_train
+
+    generate_synthetic(tmp_path / "raw", SyntheticConfig(seed=0))
+    run_prepare(tmp_path / "raw", tmp_path / "prepared", cache_dir=str(tmp_path / "cache"))
+    run_build_sids(tmp_path / "prepared", tmp_path / "sids", "rqkmeans", levels=3, codebook_size=64, collisions="suffix")
+    training = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5, "warmup_steps": 30,
+                "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0, "report_to": [], "seed": 0,
+                "show_progress": False}
+    base = {"type": "comeir", "architecture": architecture, "hidden_size": 64, "num_layers": 2, "num_heads": 4,
+            "max_history": 10, "intra_scale": 0.25, "inter_scale": 0.25, "engram_dim": 64}
+    results = {}
+    for representation in ("comeir", "flatten", "token_merge"):
+        summary = run_train({"data": {"prepared": str(tmp_path / "prepared"), "sids": str(tmp_path / "sids")},
+                             "model": {**base, "representation": representation},
+                             "training": {**training, "output_dir": str(tmp_path / representation)}})
+        results[representation] = summary["test"]["metrics"]["recall@10"]
+    print(f"test recall@10 ({architecture}): " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    assert results["comeir"] > results["flatten"] and results["comeir"] > results["token_merge"]

@@ -166,6 +166,27 @@ def prefix_units(codes: torch.Tensor, codebook_sizes: Sequence[int], max_domain:
     return index + 1
 
 
+def unique_keys(keys: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of non-negative integer keys ``[M, o]`` and the inverse index ``[M]``.
+
+    Same result as ``torch.unique(keys, dim=0, return_inverse=True)`` up to row order, through 1-D
+    uniques only (much faster): columns are folded in one at a time, compacting the running id in between
+    so that ``id * radix + column`` never overflows.
+    """
+    if keys.shape[0] == 0:
+        return keys, torch.zeros(0, dtype=torch.long, device=keys.device)
+    radix = int(keys.max()) + 1
+    ids = keys[:, 0].long()
+    for column in range(1, keys.shape[1]):
+        _, ids = torch.unique(ids, return_inverse=True)
+        ids = ids * radix + keys[:, column].long()
+    distinct, inverse = torch.unique(ids, return_inverse=True)
+    positions = torch.arange(len(ids), device=keys.device)
+    first = torch.full((len(distinct),), len(ids), dtype=torch.long, device=keys.device)
+    first = first.scatter_reduce(0, inverse, positions, reduce="amin")
+    return keys[first], inverse
+
+
 class EngramMemory(nn.Module):
     """One memory instance (e.g. ComeIR's intra-item or inter-item Engram) over several SID levels.
 
@@ -245,8 +266,11 @@ class EngramMemory(nn.Module):
         total, gates = None, []
         scale = 1.0 / math.sqrt(self.hidden_size)
         for order in self.orders[level]:
-            address = self.address(level, order, pattern)
-            key, value = self.key_value[f"{level}_{order}"](address.to(q.dtype)).chunk(2, dim=-1)
+            # many patterns share their order-o key (all candidates of a code x share the order-1 key,
+            # users share history items): look up and project each distinct key once
+            keys, inverse = unique_keys(pattern[:, pattern.shape[-1] - order:])
+            address = self.address(level, order, keys)
+            key, value = self.key_value[f"{level}_{order}"](address.to(q.dtype))[inverse].chunk(2, dim=-1)
             gate = torch.sigmoid((q * key).sum(-1, keepdim=True) * scale)  # Eq. 15
             gates.append(gate)
             total = gate * value if total is None else total + gate * value
