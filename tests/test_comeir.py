@@ -472,3 +472,29 @@ def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architectu
         results[representation] = summary["test"]["metrics"]["recall@10"]
     print(f"test recall@10 ({architecture}): " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     assert results["comeir"] > results["flatten"] and results["comeir"] > results["token_merge"]
+
+
+def test_trust_remote_code_export_of_comeir_loads_without_hf_genrec(tmp_path):
+    """The bundled code (Engram, NEZHA, tree decoding, backbones) loads and decodes without hf_genrec."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from hf_genrec.hub import export_remote_code, save_model_folder
+    from test_hub_loading import HIDDEN_PACKAGE_SCRIPT
+
+    model, tok = setup(backbone_config=QWEN, architecture="nezha")
+    folder = save_model_folder(model, tok, tmp_path / "folder", metrics={}, training={},
+                               item_titles=[f"Title {i}" for i in range(NUM_ITEMS)], dataset_name="synthetic")
+    export_remote_code(folder)
+    assert (folder / "modeling_comeir.py").exists() and (folder / "genrec_modules_engram.py").exists()
+    expected = model.generate(**batch_of(tok, ([0, 1, 2], [5])), num_beams=5).items.tolist()
+    script = tmp_path / "load.py"
+    script.write_text(HIDDEN_PACKAGE_SCRIPT)
+    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([sys.executable, str(script), str(folder)], capture_output=True, text=True, env=env,
+                            timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    assert loaded["items"] == expected and loaded["hf_genrec"] is False

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -15,6 +16,17 @@ from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
 
 ITEMS_FILE = "items.json"
 TRIE_FILE = "catalog_trie.safetensors"
+
+
+def _set_default_mode(folder: Path, mode: Optional[str]) -> None:
+    """The saved tokenizer encodes histories the way the model reads them (``flat`` or ``item``), so
+    ``AutoTokenizer.from_pretrained(folder)(histories)`` needs no ``mode`` argument."""
+    path = folder / "tokenizer_config.json"
+    if mode is None or not path.exists():
+        return
+    config = json.loads(path.read_text())
+    config["default_mode"] = mode
+    atomic_write_json(path, config)
 
 
 def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Optional[Dict[str, Any]] = None,
@@ -29,6 +41,7 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Opti
     with atomic_output_dir(folder, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _set_default_mode(tmp, getattr(model.config, "input_mode", None))
         model.catalog_trie().save(tmp / TRIE_FILE)
         keys = tokenizer.item_keys or [str(i) for i in range(tokenizer.num_items)]
         titles = list(item_titles) if item_titles is not None else [""] * len(keys)

@@ -145,6 +145,9 @@ class GenRecTrainer:
                 (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
         groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if sparse_group:  # hash tables (Engram): row-sparse gradients, state only for touched rows, no decay
+            if config.deepspeed_config:
+                raise ValueError("DeepSpeed does not train sparse embeddings: set the model's sparse_tables to false "
+                                 "(dense tables and optimizer state) or train without deepspeed_config")
             if config.optimizer != "adamw":
                 raise ValueError("models with sparse tables train with optimizer 'adamw' (SparseAwareAdamW)")
             groups.append({"params": sparse_group, "weight_decay": 0.0})
