@@ -498,3 +498,41 @@ def test_trust_remote_code_export_of_comeir_loads_without_hf_genrec(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.split("RESULT ", 1)[1].splitlines()[0])
     assert loaded["items"] == expected and loaded["hf_genrec"] is False
+
+
+@pytest.mark.parametrize("kind", ["qwen3", "llama"])
+def test_pretrained_backbone_by_path_with_lora_trains_merges_and_reloads(kind, tmp_path):
+    """``backbone_name_or_path`` (a Hub id such as Qwen/Qwen3-0.6B, here a local tiny LM) + LoRA: the
+    Engram tables, head and embeddings train fully, the backbone only through its adapters."""
+    from test_lora_backbones import tiny_backbone
+
+    from hf_genrec.training import LoraSettings, apply_lora, merge_lora
+
+    path = tiny_backbone(kind, tmp_path)
+    model, tok = setup(backbone_name_or_path=str(path))
+    assert model.config.backbone_name_or_path == str(path) and model.backbone.config.hidden_size == 64
+    reference = AutoModel.from_pretrained(path)
+    assert torch.equal(model.backbone.layers[0].mlp.up_proj.weight, reference.layers[0].mlp.up_proj.weight)
+    apply_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert {"inter_memory.table.weight", "intra_memory.table.weight", "token_embeddings.weight"} <= trainable
+    assert all("lora_" in n for n in trainable if n.startswith("backbone."))
+    model.train()
+    optim = SparseAwareAdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    batch = batch_of(tok)
+    labels = CODES[[3, 8, 11]]
+    losses = []
+    for _ in range(3):
+        optim.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    model.eval()
+    before = model.generate(**batch, num_beams=8)
+    merge_lora(model)
+    model.save_pretrained(tmp_path / "merged")
+    reloaded = AutoModel.from_pretrained(tmp_path / "merged")
+    after = reloaded.generate(**batch, num_beams=8)
+    assert torch.equal(before.items, after.items) and torch.allclose(before.scores, after.scores, atol=1e-4)
