@@ -536,3 +536,36 @@ def test_pretrained_backbone_by_path_with_lora_trains_merges_and_reloads(kind, t
     reloaded = AutoModel.from_pretrained(tmp_path / "merged")
     after = reloaded.generate(**batch, num_beams=8)
     assert torch.equal(before.items, after.items) and torch.allclose(before.scores, after.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(architecture="nezha"), dict(prefix_feedback=True),
+                                     dict(representation="flatten"), dict(representation="token_merge"),
+                                     *ABLATIONS.values()], ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "full")
+def test_every_trainable_parameter_gets_a_gradient(variant):
+    """DDP needs it; unused weights would also be dead weight (the backbone's word embeddings are frozen:
+    hf_genrec feeds inputs_embeds)."""
+    model, tok = setup(**variant)
+    model.train()
+    model(**batch_of(tok), labels=CODES[[3, 8, 11]]).loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    assert not model.backbone.get_input_embeddings().weight.requires_grad
+
+
+def test_data_parallel_step_with_sparse_tables_equals_the_single_process_step(tmp_path):
+    """torchrun, 2 CPU processes (gloo), each on its own batch: sparse table gradients are all-reduced."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_PORT=str(29600 + os.getpid() % 1000))
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
+                             str(Path(__file__).parent / "ddp_sparse_check.py"), str(tmp_path / "ddp.json")],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads((tmp_path / "ddp.json").read_text())
+    assert outcome == {"ranks_identical": True, "matches_single_process": True, "rows_moved": outcome["rows_moved"]}
+    assert outcome["rows_moved"] > 0

@@ -27,8 +27,17 @@ def backbone_config_dict(name_or_path: str, **kwargs) -> Dict[str, Any]:
 
 
 def build_backbone(backbone_config: Dict[str, Any]):
-    """A randomly initialised base model (no LM head) from a config dict, e.g. a tiny Qwen3 for tests."""
-    return AutoModel.from_config(config_from_dict(backbone_config))
+    """A randomly initialised base model (no LM head) from a config dict, e.g. a tiny Qwen3 for tests.
+
+    hf_genrec feeds the backbone ``inputs_embeds`` (its own SID / item embeddings), so the word-embedding
+    table is frozen: it never receives a gradient (DDP requires every trainable parameter to get one) and
+    needs no optimizer state (155M parameters for Qwen3-0.6B). Its weights are still loaded and saved.
+    """
+    model = AutoModel.from_config(config_from_dict(backbone_config))
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if embeddings is not None:
+        embeddings.weight.requires_grad_(False)
+    return model
 
 
 def load_pretrained_backbone(name_or_path: str, **kwargs):

@@ -130,7 +130,7 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         self.head_norm = nn.ModuleList(nn.LayerNorm(d) for _ in range(L))
         self.head_out = _linear_list(L, d, 1)  # w_l
         if config.decode_intra and L > 1:
-            self.head_intra = _linear_list(L, d, d)  # W_{S,l} (level 1 unused: no intra memory there)
+            self.head_intra = _linear_list(L - 1, d, d)  # W_{S,l} for levels 2..L (no intra memory at level 1)
         if config.decode_inter:
             self.head_inter = _linear_list(L, d, d)  # W_{T,l}
             self.decode_query = _linear_list(L, d, d)  # W^D_{Q,l} (Eq. 25)
@@ -401,7 +401,7 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         intra, inter = self.restored_memory(level, zeta, prefixes, history, (b, w))
         memory = 0.0  # mu_l(x), Eq. 27
         if self.config.decode_intra and level > 0:
-            memory = memory + self.head_intra[level](intra)
+            memory = memory + self.head_intra[level - 1](intra)
         if self.config.decode_inter:
             memory = memory + self.head_inter[level](inter)
         state = self.head_state[level](zeta)[b, w]
