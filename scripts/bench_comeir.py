@@ -4,16 +4,18 @@
    and decodes with the memory-restoring head (normal GR: one backbone pass; NEZHA: one pass with L
    placeholders, then a GRU per level); the flattened baseline reads L tokens per item and, in the normal
    architecture, feeds every generated code back through the backbone (KV-cached tree decoding). Both
-   use the same backbone (a Qwen3 of the given size, random weights), catalog, histories and beam
+   use the same backbone (Qwen3-0.6B's shape by default, random weights), catalog, histories and beam
    search, timed side by side in one process; the medians and the ratio flattened / ComeIR are printed.
-   The paper reports about 2.5x on a GPU with Qwen3-0.6B / LLaMA3-1B.
+   The paper reports about 2.5x on a GPU with Qwen3-0.6B / LLaMA3-1B. The ratio depends on the backbone:
+   the head's cost grows with the number of valid candidates and the hidden size, the backbone's with
+   its depth and the number of tokens (``--backbone small`` shows the other end).
 2. Table sizes: P_S and P_T (Eq. 34, 38) over the paper's scale ranges for L = 3, C = 128, against the
    paper's stated span of the inter table (about 1.4M at s_T = 0.5 to 4.431B at s_T = 4.0).
 
 Writes ``summary.json``, ``latency.png`` and ``table_sizes.png`` to ``--out``.
 
-Usage: .venv/bin/python scripts/bench_comeir.py [--batch 32] [--beam 20] [--hidden 256 --layers 4]
-       [--backbone-config path/to/Qwen3-0.6B/config.json] [--device cuda] [--out runs/bench_comeir]
+Usage: .venv/bin/python scripts/bench_comeir.py [--batch 32] [--beam 20] [--backbone qwen3-0.6b | small]
+       [--backbone-config path/to/config.json] [--repeats 3] [--device cuda] [--out runs/bench_comeir]
 """
 
 import argparse
@@ -25,6 +27,16 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# Qwen3-0.6B's shape (config.json of Qwen/Qwen3-0.6B) and a small Qwen3; random weights either way.
+PRESETS = {
+    "qwen3-0.6b": {"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+                   "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "rope_theta": 1000000.0,
+                   "max_position_embeddings": 40960, "rms_norm_eps": 1e-6},
+    "small": {"model_type": "qwen3", "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "head_dim": 64, "max_position_embeddings": 4096},
+}
 
 
 def table_sizes() -> dict:
@@ -76,14 +88,13 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=12_000)
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--codebook-size", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--backbone-config", default=None, help="a config.json of a causal LM (e.g. Qwen3-0.6B's)")
+    parser.add_argument("--backbone", choices=sorted(PRESETS), default="qwen3-0.6b",
+                        help="backbone shape (random weights): Qwen3-0.6B's, or a small Qwen3 for quick runs")
+    parser.add_argument("--backbone-config", default=None, help="a config.json of any causal LM (overrides --backbone)")
     parser.add_argument("--intra-scale", type=float, default=0.5)
     parser.add_argument("--inter-scale", type=float, default=1.0)
     parser.add_argument("--architectures", default="normal,nezha")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/bench_comeir")
     args = parser.parse_args()
@@ -102,11 +113,8 @@ def main() -> int:
     histories = torch.randint(0, tok.num_items, (args.batch, args.history), generator=g).tolist()
     item_embeddings = torch.randn(tok.num_items, 384, generator=g)
     codebooks = [torch.randn(C, 32, generator=g) for _ in range(L)]
-    backbone = {"backbone_config": json.loads(Path(args.backbone_config).read_text())} if args.backbone_config else \
-        {"backbone_config": {"model_type": "qwen3", "vocab_size": 8, "hidden_size": args.hidden,
-                             "intermediate_size": 4 * args.hidden, "num_hidden_layers": args.layers,
-                             "num_attention_heads": args.heads, "num_key_value_heads": args.heads,
-                             "head_dim": args.hidden // args.heads, "max_position_embeddings": 4096}}
+    config = json.loads(Path(args.backbone_config).read_text()) if args.backbone_config else PRESETS[args.backbone]
+    backbone = {"backbone_config": dict(config, vocab_size=8)}  # the word embeddings are never read
     print(f"batch {args.batch}, beam {args.beam}, histories of {args.history} items, L={L}, C={C}, "
           f"{tok.num_items:,} items, device {args.device}, torch threads {torch.get_num_threads()}")
     latency, ratios = {}, {}

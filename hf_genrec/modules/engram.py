@@ -261,17 +261,21 @@ class EngramMemory(nn.Module):
         if level not in self.orders:
             raise KeyError(f"this memory has no tables for level {level} (levels: {sorted(self.orders)})")
         q = projected_query if projected_query is not None else self.project_query(level, query)
-        if query_index is not None:
-            q = q[query_index]
         total, gates = None, []
         scale = 1.0 / math.sqrt(self.hidden_size)
         for order in self.orders[level]:
             # many patterns share their order-o key (all candidates of a code x share the order-1 key,
             # users share history items): look up and project each distinct key once
             keys, inverse = unique_keys(pattern[:, pattern.shape[-1] - order:])
-            address = self.address(level, order, keys)
-            key, value = self.key_value[f"{level}_{order}"](address.to(q.dtype))[inverse].chunk(2, dim=-1)
-            gate = torch.sigmoid((q * key).sum(-1, keepdim=True) * scale)  # Eq. 15
+            address = self.address(level, order, keys).to(q.dtype)  # [U, d_m]
+            w_key, w_value = self.key_value[f"{level}_{order}"].weight.chunk(2, dim=0)  # each [d, d_m]
+            # Eq. 15 as (W_K^T q) . a: the query moves into the address space once per query row, so
+            # per pattern only d_m-sized rows are gathered
+            query_address = q @ w_key
+            if query_index is not None:
+                query_address = query_address.index_select(0, query_index)
+            gate = torch.sigmoid((query_address * address.index_select(0, inverse)).sum(-1, keepdim=True) * scale)
+            value = (address @ w_value.T).index_select(0, inverse)  # W_V a
             gates.append(gate)
             total = gate * value if total is None else total + gate * value
         out = self.norm[str(level)](total)

@@ -404,8 +404,8 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             memory = memory + self.head_intra[level - 1](intra)
         if self.config.decode_inter:
             memory = memory + self.head_inter[level](inter)
-        state = self.head_state[level](zeta)[b, w]
-        code = self.head_code[level](self.level_code_embeddings(level).to(zeta.dtype))[x]
+        state = self.head_state[level](zeta).flatten(0, 1).index_select(0, b * zeta.shape[1] + w)
+        code = self.head_code[level](self.level_code_embeddings(level).to(zeta.dtype)).index_select(0, x)
         scores = self.head_out[level](self.head_norm[level](state + code + memory)).squeeze(-1)
         logits = torch.full(valid.shape, float("-inf"), dtype=torch.float32, device=zeta.device)
         logits[b, w, x] = scores.float()
