@@ -72,6 +72,25 @@ def synthetic_sids(prepared_synthetic, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def embedded_default(tmp_path_factory):
+    """The full embedded default (3,000 users, 1,200 items), prepared, with RQ-KMeans SIDs 3 x 64 + suffix:
+    the data of the same-budget method comparisons. Returns the data section of a run config."""
+    from hf_genrec.data import SyntheticConfig, generate_synthetic
+    from hf_genrec.pipeline import run_build_sids, run_prepare
+
+    root = tmp_path_factory.mktemp("embedded_default")
+    generate_synthetic(root / "raw", SyntheticConfig(seed=0))
+    run_prepare(root / "raw", root / "prepared", cache_dir=str(root / "cache"))
+    run_build_sids(root / "prepared", root / "sids", "rqkmeans", levels=3, codebook_size=64, collisions="suffix")
+    return {"prepared": str(root / "prepared"), "sids": str(root / "sids")}
+
+
+SAME_BUDGET_TRAINING = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5,
+                        "warmup_steps": 30, "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0,
+                        "report_to": [], "seed": 0, "show_progress": False}
+
+
 TINY_TIGER = {"type": "tiger", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
               "d_kv": 16, "max_history": 5}
 

@@ -450,25 +450,19 @@ def test_training_with_sparse_tables_resumes_bit_exactly(run_config, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["normal", "nezha"])
-def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architecture, tmp_path):
+def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architecture, embedded_default, tmp_path):
     """Issue acceptance: a tiny Qwen3 on the embedded default; ComeIR vs the flattened input and +TM with
     the same data, SIDs, backbone, epochs, batch, learning rate and seed; compare test Recall@10."""
-    from hf_genrec.data import SyntheticConfig, generate_synthetic
-    from hf_genrec.pipeline import run_build_sids, run_prepare, run_train
+    from conftest import SAME_BUDGET_TRAINING
 
-    generate_synthetic(tmp_path / "raw", SyntheticConfig(seed=0))
-    run_prepare(tmp_path / "raw", tmp_path / "prepared", cache_dir=str(tmp_path / "cache"))
-    run_build_sids(tmp_path / "prepared", tmp_path / "sids", "rqkmeans", levels=3, codebook_size=64, collisions="suffix")
-    training = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5, "warmup_steps": 30,
-                "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0, "report_to": [], "seed": 0,
-                "show_progress": False}
+    from hf_genrec.pipeline import run_train
+
     base = {"type": "comeir", "architecture": architecture, "hidden_size": 64, "num_layers": 2, "num_heads": 4,
             "max_history": 10, "intra_scale": 0.25, "inter_scale": 0.25, "engram_dim": 64}
     results = {}
     for representation in ("comeir", "flatten", "token_merge"):
-        summary = run_train({"data": {"prepared": str(tmp_path / "prepared"), "sids": str(tmp_path / "sids")},
-                             "model": {**base, "representation": representation},
-                             "training": {**training, "output_dir": str(tmp_path / representation)}})
+        summary = run_train({"data": embedded_default, "model": {**base, "representation": representation},
+                             "training": {**SAME_BUDGET_TRAINING, "output_dir": str(tmp_path / representation)}})
         results[representation] = summary["test"]["metrics"]["recall@10"]
     print(f"test recall@10 ({architecture}): " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     assert results["comeir"] > results["flatten"] and results["comeir"] > results["token_merge"]

@@ -149,28 +149,23 @@ def test_save_and_auto_model_reload(backbone, tmp_path):
     assert torch.equal(a.items, b.items) and torch.allclose(a.scores, b.scores, atol=1e-6)
 
 
-def test_intrr_beats_tiger_on_the_embedded_default_with_the_same_budget(tmp_path):
+def test_intrr_beats_tiger_on_the_embedded_default_with_the_same_budget(embedded_default, tmp_path):
     """Issue acceptance: same data, SIDs, epochs, batch, learning rate and seed; compare test Recall@10.
 
     Both get 5 epochs (IntRR also needs about a third of TIGER's wall-clock time for them).
     """
-    from hf_genrec.data import SyntheticConfig, generate_synthetic
-    from hf_genrec.pipeline import run_build_sids, run_prepare, run_train
+    from conftest import SAME_BUDGET_TRAINING
 
-    generate_synthetic(tmp_path / "raw", SyntheticConfig(seed=0))
-    run_prepare(tmp_path / "raw", tmp_path / "prepared", cache_dir=str(tmp_path / "cache"))
-    run_build_sids(tmp_path / "prepared", tmp_path / "sids", "rqkmeans", levels=3, codebook_size=64, collisions="suffix")
-    training = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5, "warmup_steps": 30,
-                "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0, "report_to": [], "seed": 0,
-                "show_progress": False}
+    from hf_genrec.pipeline import run_train
+
     models = {"tiger": {"type": "tiger", "d_model": 64, "d_ff": 256, "num_layers": 2, "num_decoder_layers": 2,
                         "num_heads": 4, "d_kv": 16, "max_history": 10},
               "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 64, "d_ff": 256, "num_layers": 2,
                         "num_heads": 4, "d_kv": 16, "max_history": 10}}
     results = {}
     for name, model in models.items():
-        summary = run_train({"data": {"prepared": str(tmp_path / "prepared"), "sids": str(tmp_path / "sids")},
-                             "model": model, "training": {**training, "output_dir": str(tmp_path / name)}})
+        summary = run_train({"data": embedded_default, "model": model,
+                             "training": {**SAME_BUDGET_TRAINING, "output_dir": str(tmp_path / name)}})
         results[name] = summary["test"]["metrics"]["recall@10"]
     print(f"test recall@10: IntRR {results['intrr']:.4f} vs TIGER {results['tiger']:.4f}")
     assert results["intrr"] > results["tiger"]
