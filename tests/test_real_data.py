@@ -108,3 +108,28 @@ def test_beauty_short_tiger_run_writes_validation_and_test_metrics(beauty_prepar
     metrics = json.loads((Path(summary["model_folder"]) / "metrics.json").read_text())
     assert metrics["test"]["num_users"] == 22_363 and metrics["validation"]["recall@10"] >= 0.0
     assert 0.0 < metrics["test"]["metrics"]["recall@20"] <= 1.0
+
+
+@pytest.mark.slow
+def test_beauty_short_comeir_run_from_the_example_config(beauty_prepared, tmp_path):
+    """ComeIR's Beauty config (paper settings) with a tiny random Qwen3 instead of Qwen3-0.6B (offline) and
+    small tables: SIDs 3 x 128 without a suffix level (sinkhorn), trains briefly, evaluates, reloads."""
+    from transformers import AutoModel
+
+    from hf_genrec.pipeline import load_yaml_config, run_build_sids, run_train
+
+    sids = tmp_path / "sids"
+    run_build_sids(beauty_prepared, sids, "rqkmeans", levels=3, codebook_size=128, collisions="sinkhorn")
+    repo = Path(__file__).resolve().parents[1]
+    config = load_yaml_config(repo / "examples" / "configs" / "comeir_beauty.yaml", [
+        f"data.prepared={beauty_prepared}", f"data.sids={sids}", f"training.output_dir={tmp_path / 'run'}",
+        "model.backbone_name_or_path=null", "model.hidden_size=64", "model.num_layers=2", "model.num_heads=4",
+        "model.engram_dim=64", "model.intra_scale=0.25", "model.inter_scale=0.5", "training.mixed_precision=no",
+        "training.learning_rate=3e-3", "training.batch_size=128", "training.gradient_accumulation_steps=1",
+        "training.max_steps=60", "training.eval_steps=60", "training.eval_max_users=500", "training.report_to=[]"])
+    summary = run_train(config)
+    metrics = json.loads((Path(summary["model_folder"]) / "metrics.json").read_text())
+    assert metrics["test"]["num_users"] == 22_363 and 0.0 < metrics["test"]["metrics"]["recall@20"] <= 1.0
+    model = AutoModel.from_pretrained(summary["model_folder"])
+    assert model.config.model_type == "comeir" and model.config.codebook_sizes == [128, 128, 128]
+    assert bool(model.features_ready.all())
