@@ -82,6 +82,11 @@ def test_config_validation_and_overrides(tmp_path):
         TrainingConfig.from_dict({"learning_rat": 1})
     with pytest.raises(ValueError, match="scheduler must be"):
         TrainingConfig(scheduler="exponential")
+    # YAML 1.1 reads a bare `no` as false: both spellings mean no mixed precision
+    assert load_yaml_config(path, ["training.mixed_precision=no"])["training"]["mixed_precision"] is False
+    assert TrainingConfig(mixed_precision=False).mixed_precision == "no"
+    with pytest.raises(ValueError, match="mixed_precision must be"):
+        TrainingConfig(mixed_precision="fp8")
 
 
 def test_cli_train_and_recommend(run_config, tmp_path, capsys):

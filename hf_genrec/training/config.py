@@ -48,6 +48,8 @@ class TrainingConfig:
             raise ValueError(f"scheduler must be cosine, linear or constant, got {self.scheduler!r}")
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer must be adamw or adam, got {self.optimizer!r}")
+        if self.mixed_precision is False or self.mixed_precision is None:  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
