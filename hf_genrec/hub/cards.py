@@ -72,8 +72,9 @@ def render_dataset_card(prepared: Any, repo_id: Optional[str] = None) -> str:
 
 CITATIONS = {
     "tiger": "Rajput et al., *Recommender Systems with Generative Retrieval*, NeurIPS 2023.",
-    "intrr": "IntRR: *SID Redistribution and Length Reduction for generative recommendation* (see hf_genrec docs).",
-    "comeir": "ComeIR: *Conditional Memory Enhanced Item Representation for Generative Recommendation*.",
+    "intrr": "Wang, Xu, Deng et al., *IntRR: A Framework for Integrating SID Redistribution and Length Reduction*.",
+    "comeir": "ComeIR: *Conditional Memory Enhanced Item Representation for Generative Recommendation*, "
+              "2026, https://arxiv.org/abs/2605.11447.",
     "prism": "PRISM: *Purified Representation and Integrated Semantic Modeling for Generative Sequential Recommendation*.",
     "decor": "DECOR: *Learning Decomposed Contextual Token Representations from Pretrained and Collaborative Signals*.",
 }
