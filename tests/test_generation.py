@@ -143,33 +143,87 @@ def test_fewer_catalog_items_than_beams_are_padded():
     assert wide.items[0, 1:].tolist() == [-1, -1]
 
 
-def test_t5_beam_decoder_matches_transformers():
+@pytest.mark.parametrize("feed_forward", ["relu", "gated-gelu"])
+def test_t5_beam_decoder_matches_transformers(feed_forward):
     sizes = [4, 4, 4]
     codes = random_catalog(30, sizes)
-    model = tiny_tiger("encoder_decoder", codes, sizes)
+    model = tiny_tiger("encoder_decoder", codes, sizes, feed_forward_proj=feed_forward)
+    if feed_forward == "gated-gelu":  # also the tied head's d_model^-1/2 output rescaling
+        model.backbone.config.scale_decoder_outputs = True
     tok = SIDTokenizer.from_sids(codes, sizes)
-    batch = tok([[0, 1, 2], [4]], return_tensors="pt")
+    batch = tok([[0, 1, 2], [4]], return_tensors="pt")  # the second history is padded
     t5 = model.backbone
-    encoded = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     decoder = T5BeamDecoder(t5)
-    memory = decoder.encoder_memory(encoded, batch["attention_mask"])
+    embeds = t5.shared(batch["input_ids"])
+    memory = decoder.encode(embeds, batch["attention_mask"])
     assert memory.keys[0].shape[:2] == (2, 2) and memory.keys[0].ndim == 4  # [B, heads, S, d_kv]: one per user
+    # the fused encoder equals T5's encoder followed by the cross-attention projections
+    encoded = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    reference_memory = decoder.encoder_memory(encoded, batch["attention_mask"])
+    valid = batch["attention_mask"].bool()[:, None, :, None]
+    for ours, theirs in zip(memory.keys + memory.values, reference_memory.keys + reference_memory.values):
+        assert torch.allclose(ours * valid, theirs * valid, atol=1e-5)
     sequences = torch.tensor([[[1, 3, 8, 12], [1, 4, 9, 11], [1, 5, 7, 13]],
                               [[1, 6, 10, 14], [1, 3, 7, 11], [1, 4, 8, 12]]])  # [B, W, t]
     cache = None
     for t in range(sequences.shape[-1]):
-        hidden, cache = decoder.step(sequences[..., t:t + 1], memory, cache, capacity=4)
-        ours = decoder.logits(hidden)
+        ours, cache = decoder.step(sequences[..., t:t + 1], memory, cache)
         for w in range(sequences.shape[1]):
             reference = t5(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                            decoder_input_ids=sequences[:, w, :t + 1]).logits[:, -1]
             assert torch.allclose(ours[:, w], reference, atol=1e-5)
-    # re-ordering the cache by parents equals decoding the re-ordered sequences
+    assert cache.rows.shape == (6, 4) and cache.next_row == 24
+    # re-ranking beams re-indexes the rows only; decoding on from re-ordered beams equals decoding the
+    # re-ordered sequences from scratch
     parent = torch.tensor([[2, 2, 0], [1, 0, 0]])
     reordered = cache.select(parent)
-    assert torch.equal(reordered.keys[0], cache.keys[2]) and torch.equal(reordered.keys[3], cache.keys[4])
-    with pytest.raises(ValueError, match="cache full"):
-        decoder.step(sequences[..., :1], memory, cache)
+    assert torch.equal(reordered.rows[0], cache.rows[2]) and torch.equal(reordered.rows[3], cache.rows[4])
+    following = torch.tensor([[[7], [8], [9]], [[10], [11], [12]]])
+    ours, _ = decoder.step(following, memory, reordered)
+    for b in range(2):
+        for w in range(3):
+            sequence = torch.cat([sequences[b, parent[b, w]], following[b, w]])[None]
+            reference = t5(input_ids=batch["input_ids"][b:b + 1], attention_mask=batch["attention_mask"][b:b + 1],
+                           decoder_input_ids=sequence).logits[0, -1]
+            assert torch.allclose(ours[b, w], reference, atol=1e-5)
+
+
+def test_t5_decoding_reuses_buffers_and_follows_weight_updates():
+    import copy
+    sizes = [4, 4, 4]
+    codes = random_catalog(30, sizes)
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    one, three = tok([[0, 1, 2]], return_tensors="pt"), tok([[5], [0, 1, 2], [7, 8]], return_tensors="pt")
+    first = model.generate(**one, num_beams=6)
+    wide = model.generate(**three, num_beams=6)  # larger batch: the scratch buffers grow
+    again = model.generate(**one, num_beams=6)  # and are reused by a smaller one
+    assert torch.equal(first.items, again.items) and torch.allclose(first.scores, again.scores)
+    assert torch.equal(wide.items[1], first.items[0]) and torch.allclose(wide.scores[1], first.scores[0], atol=1e-5)
+    decoder = T5BeamDecoder.for_model(model.backbone, owner=model)
+    assert T5BeamDecoder.for_model(model.backbone, owner=model) is decoder  # cached while the weights stand still
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(**three, labels=tok.encode_targets([1, 2, 3])).loss.backward()
+    optimizer.step()  # in-place update: the fused weights must be rebuilt
+    assert T5BeamDecoder.for_model(model.backbone, owner=model) is not decoder
+    fresh = copy.deepcopy(model)
+    fresh.__dict__.pop("_t5_beam_decoder", None)
+    updated, reference = model.generate(**three, num_beams=6), fresh.generate(**three, num_beams=6)
+    assert torch.equal(updated.items, reference.items) and torch.allclose(updated.scores, reference.scores)
+    assert not torch.allclose(updated.scores, wide.scores)
+
+
+def test_concurrent_t5_decoding_in_threads_uses_separate_buffers():
+    from concurrent.futures import ThreadPoolExecutor
+    sizes = [4, 4, 4]
+    codes = random_catalog(30, sizes)
+    model = tiny_tiger("encoder_decoder", codes, sizes)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    batches = [tok([[u % 30, (u + 3) % 30]], return_tensors="pt") for u in range(8)]
+    expected = [model.generate(**b, num_beams=5).items for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda b: model.generate(**b, num_beams=5).items, batches))
+    assert all(torch.equal(r, e) for r, e in zip(results, expected))
 
 
 def test_tree_attention_matches_separate_sequences():

@@ -1,90 +1,192 @@
-"""Beam decoding with a Hugging Face T5 decoder that shares each user's encoder states across beams.
+"""Beam decoding with a Hugging Face T5 whose encoder states are shared across each user's beams.
 
 ``transformers``' beam search repeats the encoder output once per beam, computes the cross-attention
 keys/values of every copy, and re-orders (copies) the whole cache - cross-attention part included -
 after every step. Here:
 
-* the cross-attention keys and values of every decoder layer are computed once per user,
-  ``[B, heads, S, d_kv]``; the queries of the user's ``W`` beams are folded into the query-length axis
-  (``[B, heads, W, d_kv]``), so one plain batched matmul serves all beams and nothing is copied;
-* the decoder self-attention cache holds only the ``<= L`` generated positions per beam
-  (``[B, W, heads, t, d_kv]``) and is re-ordered by the parents with one small gather.
+* the encoder runs once per user, and the cross-attention keys and values of *all* decoder layers come
+  out of one matmul, ``[B, heads, S, d_kv]`` per layer; the queries of a user's ``W`` beams are folded
+  into the query-length axis (``[B, heads, W, d_kv]``), so one batched attention serves all beams;
+* the decoder self-attention keys/values are appended to a row store once per step and never copied
+  when beams are re-ranked: each beam keeps the row indices of its ancestors' positions (a ``[N, t]``
+  table that follows the parents), and attention gathers the ``<= L`` rows it needs;
+* q/k/v of each attention are fused into one projection, the RMS-norm weights are folded into the
+  projection that follows them, residual additions happen in place (``addmm_``), and every large
+  intermediate lives in a reusable :class:`~hf_genrec.modules.workspace.Workspace` (no page faults in
+  steady state).
 
-The arithmetic mirrors ``T5Stack`` in eval mode exactly (relative position bias of the first layer,
-RMS layer norms, ReLU or gated feed-forward, optional output rescaling), which the tests check against
-``T5ForConditionalGeneration``'s own logits.
+The arithmetic is T5's in eval mode (relative position bias of the first layer, RMS layer norms, ReLU
+or gated feed-forward, output rescaling of tied heads); folding the norm weights changes only float
+rounding. The tests check logits against ``T5ForConditionalGeneration``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
+from torch.nn import functional as F
+
+from .workspace import Workspace, thread_workspace
 
 
 @dataclass
 class EncoderMemory:
     keys: List[torch.Tensor]  # per decoder layer [B, h, S, d_kv]
     values: List[torch.Tensor]
-    mask_bias: torch.Tensor  # [B, 1, 1, S] additive
+    mask_bias: Optional[torch.Tensor]  # [B, 1, 1, S] additive; None when no history is padded
 
 
 @dataclass
 class DecoderCache:
-    """Self-attention keys/values of the generated positions of every beam.
+    """Where each beam's generated positions live in the decoder's key/value row store.
 
-    All layers live in one tensor ``[B * W, layers, h, capacity, d_kv]`` (beams first, so a re-order copies
-    whole rows) with room for every decoding step: a step writes its slot in place, and a beam re-order is
-    one row ``index_select`` into a spare buffer that is swapped in (no fresh allocation per step)."""
+    ``rows [N, t]``: for every beam (``N = B x beams``, user-major) the store row of each of its ``t``
+    positions; ``next_row``: the first free row. Re-ranking beams only re-indexes ``rows``."""
 
-    keys: torch.Tensor
-    values: torch.Tensor
+    rows: torch.Tensor
     beams: int  # W
-    length: int  # filled positions
-    spare_keys: Optional[torch.Tensor] = None
-    spare_values: Optional[torch.Tensor] = None
+    next_row: int
 
-    @torch.no_grad()
+    @property
+    def length(self) -> int:
+        return self.rows.shape[1]
+
     def select(self, parent: torch.Tensor) -> "DecoderCache":
-        """Keep the rows of the chosen parents: ``parent [B, W']`` indexes the current ``W`` beams of each user."""
+        """Keep the chosen parents: ``parent [B, W']`` indexes the current ``W`` beams of each user."""
         B, width = parent.shape
         flat = (parent + torch.arange(B, device=parent.device)[:, None] * self.beams).reshape(-1)
-        n, tail = len(flat), self.keys.shape[1:]
-        spare_keys, spare_values = self.spare_keys, self.spare_values
-        if spare_keys is None or spare_keys.shape[0] < n:
-            spare_keys, spare_values = self.keys.new_empty((n, *tail)), self.values.new_empty((n, *tail))
-        keys, values = spare_keys[:n], spare_values[:n]
-        # 2-D row selection: the N-D index_select kernel is several times slower
-        torch.index_select(self.keys.reshape(self.keys.shape[0], -1), 0, flat, out=keys.view(n, -1))
-        torch.index_select(self.values.reshape(self.values.shape[0], -1), 0, flat, out=values.view(n, -1))
-        return DecoderCache(keys, values, width, self.length, self.keys, self.values)
+        return DecoderCache(self.rows.index_select(0, flat), width, self.next_row)
 
 
 class T5BeamDecoder:
-    """Wraps the ``decoder``, ``lm_head`` and config of a ``T5ForConditionalGeneration``."""
+    """Fast eval-mode encoder and incremental decoder of a ``T5ForConditionalGeneration``.
 
+    The fused weights are a snapshot of the model's parameters when the decoder is created: use
+    :meth:`for_model` to get a decoder that is rebuilt whenever a parameter changes (training steps,
+    ``load_state_dict``, ``.to()``). Scratch buffers come from a per-thread workspace of the decoder."""
+
+    @classmethod
+    def for_model(cls, t5, owner) -> "T5BeamDecoder":
+        """The decoder of ``t5``, cached on ``owner`` (a model) and rebuilt when any parameter's storage or
+        in-place version changes."""
+        key = tuple((id(p), p.data_ptr(), p._version) for p in t5.parameters())
+        cached = owner.__dict__.get("_t5_beam_decoder")
+        if cached is None or cached[0] != key:
+            cached = (key, cls(t5))
+            owner.__dict__["_t5_beam_decoder"] = cached
+        return cached[1]
+
+    @torch.no_grad()
     def __init__(self, t5):
         self.t5 = t5
-        self.decoder = t5.decoder
         self.config = t5.config
         self.heads = t5.config.num_heads
         self.d_kv = t5.config.d_kv
-        # q, k, v of each self-attention fused into one projection (one matmul instead of three per layer)
-        self.qkv = [torch.cat([b.layer[0].SelfAttention.q.weight, b.layer[0].SelfAttention.k.weight,
-                               b.layer[0].SelfAttention.v.weight]) for b in self.decoder.block]
-        self._position_bias = {}
+        encoder, decoder = t5.encoder, t5.decoder
+        self.encoder_blocks = [self._fuse_block(block, cross=False) for block in encoder.block]
+        self.decoder_blocks = [self._fuse_block(block, cross=True) for block in decoder.block]
+        self.eps = encoder.final_layer_norm.variance_epsilon
+        # the encoder's final norm weight folds into every decoder layer's cross-attention k and v
+        final = encoder.final_layer_norm.weight
+        self.memory_weight = torch.cat([torch.cat([b.layer[1].EncDecAttention.k.weight * final,
+                                                   b.layer[1].EncDecAttention.v.weight * final])
+                                        for b in decoder.block]).t()
+        scale = self.config.d_model ** -0.5 if getattr(self.config, "scale_decoder_outputs", False) else 1.0
+        self.head_weight = (t5.lm_head.weight * (decoder.final_layer_norm.weight * scale)).t()
+        self.embed_weight = decoder.embed_tokens.weight
+        self._self_bias: Dict[int, torch.Tensor] = {}
+        first_encoder, first_decoder = encoder.block[0].layer[0].SelfAttention, decoder.block[0].layer[0].SelfAttention
+        self._encoder_bias_module, self._decoder_bias_module = first_encoder, first_decoder
+
+    @property
+    def workspace(self) -> Workspace:
+        return thread_workspace(self)
+
+    # ------------------------------------------------------------------ weights
+    def _fuse_block(self, block, cross: bool) -> dict:
+        """Transposed weights of one block with the preceding RMS-norm weight folded in."""
+        sa = block.layer[0]
+        norm = sa.layer_norm.weight
+        fused = {"qkv": torch.cat([sa.SelfAttention.q.weight, sa.SelfAttention.k.weight,
+                                   sa.SelfAttention.v.weight]).mul(norm).t(),
+                 "self_out": sa.SelfAttention.o.weight.t()}
+        if cross:
+            ca = block.layer[1]
+            fused["cross_q"] = (ca.EncDecAttention.q.weight * ca.layer_norm.weight).t()
+            fused["cross_out"] = ca.EncDecAttention.o.weight.t()
+        ff = block.layer[-1]
+        dense, norm = ff.DenseReluDense, ff.layer_norm.weight
+        if hasattr(dense, "wi_0"):  # gated: act(x W0) * (x W1), both halves from one matmul
+            fused["ff_in"] = torch.cat([dense.wi_0.weight, dense.wi_1.weight]).mul(norm).t()
+            fused["gated"] = True
+        else:
+            fused["ff_in"] = (dense.wi.weight * norm).t()
+            fused["gated"] = False
+        fused["act"] = dense.act
+        fused["relu"] = isinstance(dense.act, torch.nn.ReLU)
+        fused["ff_out"] = dense.wo.weight.t()
+        return fused
+
+    # ------------------------------------------------------------------ shared pieces
+    def _buffer(self, name: str, shape, like: torch.Tensor, keep: bool = False) -> torch.Tensor:
+        return self.workspace.get(name, shape, like.dtype, like.device, keep=keep)
+
+    def _normed(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``x * rsqrt(mean(x^2) + eps)`` into ``out`` (T5LayerNorm without its weight, which is folded downstream)."""
+        scale = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+        return torch.mul(x, scale.mul_(scale).div_(x.shape[-1]).add_(self.eps).rsqrt_(), out=out)
 
     @staticmethod
-    def _norm(layer_norm, x: torch.Tensor) -> torch.Tensor:
-        """T5LayerNorm (RMS norm without mean or bias) as one fused op."""
-        return torch.nn.functional.rms_norm(x, (x.shape[-1],), layer_norm.weight, layer_norm.variance_epsilon)
+    def _feed_forward(x: torch.Tensor, block: dict, normed: torch.Tensor, hidden: torch.Tensor) -> None:
+        """``x += FFN(norm(x))`` in place; ``normed`` and ``hidden`` are scratch buffers of x's and d_ff's width."""
+        hidden = torch.mm(normed, block["ff_in"], out=hidden)
+        if block["gated"]:
+            gate, linear = hidden.chunk(2, dim=-1)
+            hidden = block["act"](gate) * linear
+        elif block["relu"]:
+            hidden.clamp_(min=0)
+        else:
+            hidden = block["act"](hidden)
+        x.addmm_(hidden, block["ff_out"])
+
+    # ------------------------------------------------------------------ encoder
+    @torch.no_grad()
+    def encode(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> EncoderMemory:
+        """Run the T5 encoder over ``inputs_embeds [B, S, d]`` and return every decoder layer's cross-attention
+        keys and values (``T5Stack`` in eval mode: dropout is the identity)."""
+        B, S, d = inputs_embeds.shape
+        M, h, dk = B * S, self.heads, self.d_kv
+        keep = attention_mask.bool()
+        minimum = torch.finfo(inputs_embeds.dtype).min
+        bias = self._encoder_bias_module.compute_bias(S, S, device=inputs_embeds.device).to(inputs_embeds.dtype)
+        if not bool(keep.all()):
+            bias = bias.masked_fill(~keep[:, None, None, :], minimum)
+        x = self._buffer("enc_x", (M, d), inputs_embeds)
+        x.copy_(inputs_embeds.reshape(M, d))
+        normed = self._buffer("enc_norm", (M, d), x)
+        qkv = self._buffer("enc_qkv", (M, 3 * h * dk), x)
+        hidden = self._buffer("enc_ff", (M, self.encoder_blocks[0]["ff_in"].shape[1]), x)
+        for block in self.encoder_blocks:
+            torch.mm(self._normed(x, normed), block["qkv"], out=qkv)
+            q, k, v = qkv.view(B, S, 3, h, dk).permute(2, 0, 3, 1, 4)
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+            x.addmm_(torch.reshape(attended.transpose(1, 2), (M, h * dk)), block["self_out"])
+            self._feed_forward(x, block, self._normed(x, normed), hidden)
+        layers = len(self.decoder_blocks)
+        kv = torch.mm(self._normed(x, normed), self.memory_weight,
+                      out=self._buffer("enc_memory", (M, layers * 2 * h * dk), x)).view(B, S, layers, 2, h, dk)
+        keys = [kv[:, :, layer, 0].transpose(1, 2) for layer in range(layers)]
+        values = [kv[:, :, layer, 1].transpose(1, 2) for layer in range(layers)]
+        mask_bias = None if bool(keep.all()) else ((~keep).to(inputs_embeds.dtype) * minimum)[:, None, None, :]
+        return EncoderMemory(keys, values, mask_bias)
 
     def encoder_memory(self, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor) -> EncoderMemory:
-        """Cross-attention keys/values of every decoder layer, once per user."""
+        """Cross-attention keys/values from an encoder output computed elsewhere (``T5Stack``'s final state)."""
         B, S, _ = encoder_hidden.shape
         keys, values = [], []
-        for block in self.decoder.block:
+        for block in self.t5.decoder.block:
             attention = block.layer[1].EncDecAttention
             keys.append(attention.k(encoder_hidden).view(B, S, self.heads, self.d_kv).transpose(1, 2))
             values.append(attention.v(encoder_hidden).view(B, S, self.heads, self.d_kv).transpose(1, 2))
@@ -92,47 +194,55 @@ class T5BeamDecoder:
         bias = (1.0 - encoder_mask.to(encoder_hidden.dtype)) * minimum
         return EncoderMemory(keys, values, bias[:, None, None, :])
 
-    def _bias(self, past: int, device) -> torch.Tensor:
-        if past not in self._position_bias:
-            first = self.decoder.block[0].layer[0].SelfAttention
-            self._position_bias[past] = first.compute_bias(1, past + 1, device=device, past_seen_tokens=past)
-        return self._position_bias[past]  # [1, h, 1, past + 1]
+    # ------------------------------------------------------------------ decoder
+    def _position_bias(self, position: int, like: torch.Tensor) -> torch.Tensor:
+        """Relative position bias of query ``position`` over keys ``0..position``, as ``[position + 1, h]``."""
+        if position not in self._self_bias:
+            bias = self._decoder_bias_module.compute_bias(1, position + 1, device=like.device, past_seen_tokens=position)
+            self._self_bias[position] = bias[0, :, 0, :].t().contiguous().to(like.dtype)
+        return self._self_bias[position]
 
-    def step(self, tokens: torch.Tensor, memory: EncoderMemory, cache: Optional[DecoderCache] = None,
-             capacity: int = 8) -> Tuple[torch.Tensor, DecoderCache]:
-        """Feed the next token of every beam (``tokens [B, W, 1]``); return its final state ``[B, W, d]`` and
-        the cache extended by it. ``cache`` must already be re-ordered to the same ``W`` beams; a new cache
-        gets room for ``capacity`` positions."""
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, memory: EncoderMemory,
+             cache: Optional[DecoderCache] = None) -> Tuple[torch.Tensor, DecoderCache]:
+        """Feed the next token of every beam (``tokens [B, W, 1]``); return the logits ``[B, W, V]`` and the
+        cache extended by this position. ``cache`` must already be re-ordered to the same ``W`` beams."""
         B, W, _ = tokens.shape
         N, h, dk = B * W, self.heads, self.d_kv
-        hidden = self.decoder.embed_tokens(tokens.reshape(N))  # [N, d]
-        if cache is None:
-            layers = len(self.decoder.block)
-            shape = (N, layers, h, capacity, dk)
-            cache = DecoderCache(hidden.new_empty(shape), hidden.new_empty(shape), W, 0)
-        past = cache.length
-        if past >= cache.keys.shape[3]:
-            raise ValueError(f"decoder cache full ({past} positions); create it with a larger capacity")
-        position_bias = self._bias(past, tokens.device).to(hidden.dtype)
-        for index, block in enumerate(self.decoder.block):
-            sa = block.layer[0]
-            q, k, v = torch.nn.functional.linear(self._norm(sa.layer_norm, hidden), self.qkv[index]).view(N, 3, h, dk).unbind(1)
-            cache.keys[:, index, :, past] = k
-            cache.values[:, index, :, past] = v
-            keys, values = cache.keys[:, index, :, :past + 1], cache.values[:, index, :, :past + 1]  # [N, h, t, dk]
-            attended = torch.nn.functional.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=position_bias, scale=1.0)
-            hidden = hidden + sa.SelfAttention.o(attended.reshape(N, h * dk))
-            ca = block.layer[1]
-            q = ca.EncDecAttention.q(self._norm(ca.layer_norm, hidden)).view(B, W, h, dk).transpose(1, 2)
-            attended = torch.nn.functional.scaled_dot_product_attention(q, memory.keys[index], memory.values[index], attn_mask=memory.mask_bias, scale=1.0)
-            hidden = hidden + ca.EncDecAttention.o(attended.transpose(1, 2).reshape(N, h * dk))
-            ff = block.layer[-1]
-            hidden = hidden + ff.DenseReluDense(self._norm(ff.layer_norm, hidden))
-        hidden = self._norm(self.decoder.final_layer_norm, hidden).view(B, W, -1)
-        cache.length = past + 1
-        return hidden, cache
-
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        if getattr(self.config, "scale_decoder_outputs", False):
-            hidden = hidden * (self.config.d_model ** -0.5)
-        return self.t5.lm_head(hidden)
+        inner = h * dk
+        weight = self.embed_weight
+        x = torch.index_select(weight, 0, tokens.reshape(N), out=self._buffer("dec_x", (N, weight.shape[1]), weight))
+        start = cache.next_row if cache is not None else 0
+        past = cache.length if cache is not None else 0
+        own_rows = start + torch.arange(N, device=tokens.device)
+        rows = own_rows[:, None] if cache is None else torch.cat([cache.rows, own_rows[:, None]], 1)  # [N, t + 1]
+        flat_rows = rows.reshape(-1)
+        t = past + 1
+        bias = self._position_bias(past, x)
+        normed = self._buffer("dec_norm", x.shape, x)
+        query = self._buffer("dec_q", (N, inner), x)
+        hidden = self._buffer("dec_ff", (N, self.decoder_blocks[0]["ff_in"].shape[1]), x)
+        if past:
+            gathered = self._buffer("dec_gathered", (N, t, h, dk), x)
+            products = self._buffer("dec_products", (N, t, h, dk), x)
+        for index, block in enumerate(self.decoder_blocks):
+            # this position's q, k, v land directly in the layer's row store (rows start .. start + N)
+            store = self._buffer(f"dec_qkv{index}", (start + N, 3 * inner), x, keep=True)
+            qkv = torch.mm(self._normed(x, normed), block["qkv"], out=store[start:])
+            q, v = qkv[:, :inner], qkv[:, 2 * inner:]
+            if past == 0:  # one position: the softmax weight is exactly 1
+                context = v
+            else:
+                torch.index_select(store[:, inner:2 * inner], 0, flat_rows, out=gathered.view(N * t, inner))
+                scores = torch.mul(q.view(N, 1, h, dk), gathered, out=products).sum(-1)  # [N, t, h]
+                weights = scores.add_(bias).softmax(dim=1)
+                torch.index_select(store[:, 2 * inner:], 0, flat_rows, out=gathered.view(N * t, inner))
+                context = torch.mul(weights[..., None], gathered, out=products).sum(1).view(N, inner)
+            x.addmm_(context, block["self_out"])
+            torch.mm(self._normed(x, normed), block["cross_q"], out=query)
+            attended = F.scaled_dot_product_attention(query.view(B, W, h, dk).transpose(1, 2), memory.keys[index],
+                                                      memory.values[index], attn_mask=memory.mask_bias, scale=1.0)
+            x.addmm_(torch.reshape(attended.transpose(1, 2), (N, inner)), block["cross_out"])
+            self._feed_forward(x, block, self._normed(x, normed), hidden)
+        logits = torch.mm(self._normed(x, normed), self.head_weight).view(B, W, -1)
+        return logits, DecoderCache(rows, W, start + N)

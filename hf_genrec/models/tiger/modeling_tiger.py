@@ -31,8 +31,8 @@ from .configuration_tiger import TigerConfig
 class TigerDecodingState:
     tokens: Optional[torch.Tensor] = None  # encoder-decoder: next decoder input of each beam [B, W, 1]
     memory: Optional[EncoderMemory] = None
-    cache: Optional[DecoderCache] = None  # self-attention cache of the beams, re-ordered after each step
-    pending: Optional[DecoderCache] = None  # cache including the last step, before beam selection
+    cache: Optional[DecoderCache] = None  # where each beam's self-attention keys/values live, after beam selection
+    pending: Optional[DecoderCache] = None  # the same including the last step, before beam selection
     decoder: Optional[T5BeamDecoder] = None
     tree: Optional[TreeState] = None  # decoder-only
 
@@ -168,9 +168,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         B = input_ids.shape[0]
         bos = torch.full((B, 1, 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device)
         if self.config.architecture == "encoder_decoder":
-            encoded = self.backbone.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-            decoder = T5BeamDecoder(self.backbone)
-            return TigerDecodingState(tokens=bos, memory=decoder.encoder_memory(encoded, mask), decoder=decoder)
+            decoder = T5BeamDecoder.for_model(self.backbone, owner=self)
+            return TigerDecodingState(tokens=bos, memory=decoder.encode(embeds, mask), decoder=decoder)
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         cache = DynamicCache(config=self.backbone.config)
@@ -179,9 +178,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     def decode_step(self, state: TigerDecodingState, level: int, valid_mask: torch.Tensor,
                     temperature: torch.Tensor) -> torch.Tensor:
         if self.config.architecture == "encoder_decoder":
-            hidden, state.pending = state.decoder.step(state.tokens, state.memory, state.cache,
-                                                       capacity=self.config.num_levels)
-            logits = state.decoder.logits(hidden)
+            logits, state.pending = state.decoder.step(state.tokens, state.memory, state.cache)
         else:
             logits = self._logits(state.tree.hidden)
         return self.level_log_probs(logits / temperature[..., None].to(logits.dtype), level)
