@@ -98,6 +98,28 @@ def test_lora_and_frozen_backbone_on_t5_keep_the_sid_table_trainable():
         configure_finetuning(frozen, "half")
 
 
+def test_t5_fast_decoding_applies_unmerged_lora_adapters():
+    """TIGER's fused T5 decoder reads weights directly: active adapters must count, as they do in forward()."""
+    tok = tokenizer()
+    model = build_model("tiger", tok, d_model=32, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16,
+                        dropout_rate=0.0).eval()
+    batch = tok([[0, 1, 2], [5, 6]], return_tensors="pt")
+    before = model.generate(**batch, num_beams=8)
+    apply_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=["q", "k", "v", "o", "wi", "wo"]))
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in model.backbone.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=g))
+    with_adapters = model.generate(**batch, num_beams=8)
+    merge_lora(model)
+    merged = model.generate(**batch, num_beams=8)
+    assert not torch.allclose(with_adapters.scores, before.scores)
+    assert torch.equal(with_adapters.items, merged.items)
+    assert torch.allclose(with_adapters.scores, merged.scores, atol=1e-4)
+
+
 def test_training_with_lora_loads_back(run_config):
     run_config["finetuning"] = {"mode": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}
     run_config["training"]["num_epochs"] = 1

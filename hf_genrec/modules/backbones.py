@@ -61,3 +61,28 @@ def backbone_hidden_size(config: PretrainedConfig) -> int:
         if hasattr(config, name):
             return int(getattr(config, name))
     raise ValueError(f"cannot find the hidden size of {type(config).__name__}")
+
+
+def effective_linear_weight(linear):
+    """The weight a ``nn.Linear`` applies, LoRA adapters included (peft ``lora.Linear`` layers that are not merged).
+
+    Fast inference paths that read ``.weight`` directly use this so that an adapter attached during
+    training (evaluation between epochs) is not silently ignored."""
+    base = getattr(linear, "base_layer", None)
+    if base is None or not hasattr(linear, "get_delta_weight"):
+        return linear.weight
+    if getattr(linear, "disable_adapters", False):
+        if getattr(linear, "merged", False):
+            raise ValueError("a LoRA layer has merged adapters but adapters are disabled: unmerge them first")
+        return base.weight
+    if getattr(linear, "merged", False):  # peft then runs the base layer only
+        return base.weight
+    weight = base.weight
+    for name in linear.active_adapters:
+        if name not in linear.lora_A:
+            continue
+        if getattr(linear, "use_dora", {}).get(name, False):
+            raise NotImplementedError("DoRA adapters are not supported by hf_genrec's fast decoding; merge them first "
+                                      "(hf_genrec.training.lora.merge_lora)")
+        weight = weight + linear.get_delta_weight(name)
+    return weight

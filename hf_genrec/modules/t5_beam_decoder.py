@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.nn import functional as F
 
+from .backbones import effective_linear_weight
 from .workspace import Workspace, thread_workspace
 
 
@@ -70,8 +71,12 @@ class T5BeamDecoder:
     @classmethod
     def for_model(cls, t5, owner) -> "T5BeamDecoder":
         """The decoder of ``t5``, cached on ``owner`` (a model) and rebuilt when any parameter's storage or
-        in-place version changes."""
-        key = tuple((id(p), p.data_ptr(), p._version) for p in t5.parameters())
+        in-place version changes. Not cached under DeepSpeed ZeRO-3, whose gathered parameters get fresh
+        storage that may reuse an old address."""
+        parameters = list(t5.parameters())
+        if any(hasattr(p, "ds_id") for p in parameters):
+            return cls(t5)
+        key = tuple((id(p), p.data_ptr(), p._version) for p in parameters)
         cached = owner.__dict__.get("_t5_beam_decoder")
         if cached is None or cached[0] != key:
             cached = (key, cls(t5))
@@ -85,48 +90,74 @@ class T5BeamDecoder:
         self.heads = t5.config.num_heads
         self.d_kv = t5.config.d_kv
         encoder, decoder = t5.encoder, t5.decoder
-        self.encoder_blocks = [self._fuse_block(block, cross=False) for block in encoder.block]
-        self.decoder_blocks = [self._fuse_block(block, cross=True) for block in decoder.block]
         self.eps = encoder.final_layer_norm.variance_epsilon
+        # DeepSpeed ZeRO-3 partitions parameters: decoding then needs them gathered by the caller (the trainer
+        # evaluates inside deepspeed.zero.GatheredParameters), and keeps private copies of what it reads. The
+        # fast path never calls a module's forward, so ZeRO-3's module hooks neither release parameters nor
+        # start collectives while processes decode different numbers of batches.
+        partitioned = [p for p in t5.parameters() if hasattr(p, "ds_id")]
+        if any(p.numel() == 0 for p in partitioned):
+            raise RuntimeError("the T5 parameters are partitioned by DeepSpeed ZeRO-3; decode inside "
+                               "deepspeed.zero.GatheredParameters(model.parameters()) (hf_genrec's trainer does)")
+        own = (lambda t: t.clone()) if partitioned else (lambda t: t)
+        self.encoder_blocks = [self._fuse_block(block, cross=False, own=own) for block in encoder.block]
+        self.decoder_blocks = [self._fuse_block(block, cross=True, own=own) for block in decoder.block]
         # the encoder's final norm weight folds into every decoder layer's cross-attention k and v
         final = encoder.final_layer_norm.weight
-        self.memory_weight = torch.cat([torch.cat([b.layer[1].EncDecAttention.k.weight * final,
-                                                   b.layer[1].EncDecAttention.v.weight * final])
+        self.memory_weight = torch.cat([torch.cat([effective_linear_weight(b.layer[1].EncDecAttention.k) * final,
+                                                   effective_linear_weight(b.layer[1].EncDecAttention.v) * final])
                                         for b in decoder.block]).t()
         scale = self.config.d_model ** -0.5 if getattr(self.config, "scale_decoder_outputs", False) else 1.0
-        self.head_weight = (t5.lm_head.weight * (decoder.final_layer_norm.weight * scale)).t()
-        self.embed_weight = decoder.embed_tokens.weight
+        self.head_weight = (effective_linear_weight(t5.lm_head) * (decoder.final_layer_norm.weight * scale)).t()
+        self.embed_weight = own(decoder.embed_tokens.weight)
+        self._encoder_bias = self._relative_bias_table(encoder, own)
+        self._decoder_bias = self._relative_bias_table(decoder, own)
         self._self_bias: Dict[int, torch.Tensor] = {}
-        first_encoder, first_decoder = encoder.block[0].layer[0].SelfAttention, decoder.block[0].layer[0].SelfAttention
-        self._encoder_bias_module, self._decoder_bias_module = first_encoder, first_decoder
+
+    @staticmethod
+    def _relative_bias_table(stack, own) -> dict:
+        attention = stack.block[0].layer[0].SelfAttention
+        return {"weight": own(attention.relative_attention_bias.weight), "bucket": attention._relative_position_bucket,
+                "bidirectional": not attention.is_decoder, "num_buckets": attention.relative_attention_num_buckets,
+                "max_distance": attention.relative_attention_max_distance}
+
+    @staticmethod
+    def _relative_bias(table: dict, query_length: int, key_length: int, past: int, device) -> torch.Tensor:
+        """T5's bucketed relative position bias ``[1, h, q, k]`` (``T5Attention.compute_bias`` without a module call)."""
+        context = torch.arange(query_length, dtype=torch.long, device=device)[:, None] + past
+        memory = torch.arange(key_length, dtype=torch.long, device=device)[None, :]
+        buckets = table["bucket"](memory - context, bidirectional=table["bidirectional"],
+                                  num_buckets=table["num_buckets"], max_distance=table["max_distance"])
+        return F.embedding(buckets, table["weight"]).permute(2, 0, 1)[None]
 
     @property
     def workspace(self) -> Workspace:
         return thread_workspace(self)
 
     # ------------------------------------------------------------------ weights
-    def _fuse_block(self, block, cross: bool) -> dict:
-        """Transposed weights of one block with the preceding RMS-norm weight folded in."""
+    @staticmethod
+    def _fuse_block(block, cross: bool, own=lambda t: t) -> dict:
+        """Transposed weights of one block with the preceding RMS-norm weight folded in (LoRA adapters included)."""
+        w = effective_linear_weight
         sa = block.layer[0]
-        norm = sa.layer_norm.weight
-        fused = {"qkv": torch.cat([sa.SelfAttention.q.weight, sa.SelfAttention.k.weight,
-                                   sa.SelfAttention.v.weight]).mul(norm).t(),
-                 "self_out": sa.SelfAttention.o.weight.t()}
+        attention = sa.SelfAttention
+        fused = {"qkv": torch.cat([w(attention.q), w(attention.k), w(attention.v)]).mul(sa.layer_norm.weight).t(),
+                 "self_out": own(w(attention.o)).t()}
         if cross:
             ca = block.layer[1]
-            fused["cross_q"] = (ca.EncDecAttention.q.weight * ca.layer_norm.weight).t()
-            fused["cross_out"] = ca.EncDecAttention.o.weight.t()
+            fused["cross_q"] = (w(ca.EncDecAttention.q) * ca.layer_norm.weight).t()
+            fused["cross_out"] = own(w(ca.EncDecAttention.o)).t()
         ff = block.layer[-1]
         dense, norm = ff.DenseReluDense, ff.layer_norm.weight
         if hasattr(dense, "wi_0"):  # gated: act(x W0) * (x W1), both halves from one matmul
-            fused["ff_in"] = torch.cat([dense.wi_0.weight, dense.wi_1.weight]).mul(norm).t()
+            fused["ff_in"] = torch.cat([w(dense.wi_0), w(dense.wi_1)]).mul(norm).t()
             fused["gated"] = True
         else:
-            fused["ff_in"] = (dense.wi.weight * norm).t()
+            fused["ff_in"] = (w(dense.wi) * norm).t()
             fused["gated"] = False
         fused["act"] = dense.act
         fused["relu"] = isinstance(dense.act, torch.nn.ReLU)
-        fused["ff_out"] = dense.wo.weight.t()
+        fused["ff_out"] = own(w(dense.wo)).t()
         return fused
 
     # ------------------------------------------------------------------ shared pieces
@@ -160,7 +191,7 @@ class T5BeamDecoder:
         M, h, dk = B * S, self.heads, self.d_kv
         keep = attention_mask.bool()
         minimum = torch.finfo(inputs_embeds.dtype).min
-        bias = self._encoder_bias_module.compute_bias(S, S, device=inputs_embeds.device).to(inputs_embeds.dtype)
+        bias = self._relative_bias(self._encoder_bias, S, S, 0, inputs_embeds.device).to(inputs_embeds.dtype)
         if not bool(keep.all()):
             bias = bias.masked_fill(~keep[:, None, None, :], minimum)
         x = self._buffer("enc_x", (M, d), inputs_embeds)
@@ -198,7 +229,7 @@ class T5BeamDecoder:
     def _position_bias(self, position: int, like: torch.Tensor) -> torch.Tensor:
         """Relative position bias of query ``position`` over keys ``0..position``, as ``[position + 1, h]``."""
         if position not in self._self_bias:
-            bias = self._decoder_bias_module.compute_bias(1, position + 1, device=like.device, past_seen_tokens=position)
+            bias = self._relative_bias(self._decoder_bias, 1, position + 1, position, like.device)
             self._self_bias[position] = bias[0, :, 0, :].t().contiguous().to(like.dtype)
         return self._self_bias[position]
 

@@ -106,11 +106,13 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
             return self.backbone.shared(tokens)
         return self.sid_embeddings(tokens)
 
-    def _history(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], user_ids: Optional[torch.Tensor]):
-        """History embeddings and mask, with TIGER's hashed user token in front when configured."""
+    def _history(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], user_ids: Optional[torch.Tensor],
+                 token_table: Optional[torch.Tensor] = None):
+        """History embeddings and mask, with TIGER's hashed user token in front when configured. ``token_table``
+        replaces the module call for the SID tokens (the fast T5 decoder's own copy of the table)."""
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
-        embeds = self._embed(input_ids)
+        embeds = self._embed(input_ids) if token_table is None else F.embedding(input_ids, token_table)
         if self.config.user_hash_buckets:
             if user_ids is None:
                 raise ValueError("this model prepends a hashed user token: pass user_ids")
@@ -164,12 +166,13 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     # ------------------------------------------------------------------ decoding protocol
     def prepare_decoding(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
                          user_ids: Optional[torch.LongTensor] = None, **kwargs) -> TigerDecodingState:
-        embeds, mask = self._history(input_ids, attention_mask, user_ids)
         B = input_ids.shape[0]
         bos = torch.full((B, 1, 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device)
         if self.config.architecture == "encoder_decoder":
             decoder = T5BeamDecoder.for_model(self.backbone, owner=self)
+            embeds, mask = self._history(input_ids, attention_mask, user_ids, token_table=decoder.embed_weight)
             return TigerDecodingState(tokens=bos, memory=decoder.encode(embeds, mask), decoder=decoder)
+        embeds, mask = self._history(input_ids, attention_mask, user_ids)
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         cache = DynamicCache(config=self.backbone.config)
