@@ -8,6 +8,11 @@ decode time spent on the catalog constraint (hf_genrec: trie lookups, masking, t
 transformers: inside ``prefix_allowed_tokens_fn`` and its mask construction is not separable, so the
 time inside the function is reported). Targets: >= 10x at batch x beam >= 320, >= 5x at batch 1, beam 50.
 
+The allocator matters on CPU: with glibc's defaults transformers' beam search spends about half of its
+time page-faulting freshly allocated memory, which hf_genrec avoids by reusing buffers. Run with
+``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824`` to
+compare against transformers with that cost removed (recorded as ``glibc_tunables`` in the JSON).
+
 Each repeat runs both decoders back to back; the speed-up is the median over repeats of these paired
 ratios (a slow moment of a shared machine then hits both sides of a pair), and the ratio of the fastest
 runs is printed next to it. Writes the JSON and a bar chart (``.png`` next to it).
@@ -89,7 +94,7 @@ def main() -> int:
     rows = []
     print(f"TIGER {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, catalog {args.items:,} items, "
           f"L={args.levels}, K={args.codebook_size}, history {args.history} items, device {device}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default)')}")
     print(f"{'batch':>5} {'beam':>5} {'hf_genrec ms':>13} {'transformers ms':>16} {'speed-up':>9} {'(fastest)':>9} "
           f"{'same top-K':>10} {'constraint share (ours / transformers)':>40}")
     for batch_size, beams in ((1, 20), (1, 50), (16, 20), (16, 50)):
@@ -141,7 +146,8 @@ def main() -> int:
               f"{row['constraint_share_hf_genrec']:>19.1%} / {row['constraint_share_transformers']:.1%}"
               + (f"   target {target:.0f}x: {'met' if row['target_met'] else 'NOT met'}" if target else ""))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    summary = {"device": str(device), "threads": torch.get_num_threads(), "repeats": args.repeats, "rows": rows}
+    summary = {"device": str(device), "threads": torch.get_num_threads(), "repeats": args.repeats,
+               "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""), "rows": rows}
     out = Path(args.out)
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(summary, indent=2))
