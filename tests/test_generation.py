@@ -159,10 +159,12 @@ def test_t5_beam_decoder_matches_transformers(feed_forward):
     assert memory.keys[0].shape[:2] == (2, 2) and memory.keys[0].ndim == 4  # [B, heads, S, d_kv]: one per user
     # the fused encoder equals T5's encoder followed by the cross-attention projections
     encoded = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    reference_memory = decoder.encoder_memory(encoded, batch["attention_mask"])
     valid = batch["attention_mask"].bool()[:, None, :, None]
-    for ours, theirs in zip(memory.keys + memory.values, reference_memory.keys + reference_memory.values):
-        assert torch.allclose(ours * valid, theirs * valid, atol=1e-5)
+    for layer, block in enumerate(t5.decoder.block):
+        attention = block.layer[1].EncDecAttention
+        for ours, projection in ((memory.keys[layer], attention.k), (memory.values[layer], attention.v)):
+            theirs = projection(encoded).view(*encoded.shape[:2], TINY["num_heads"], TINY["d_kv"]).transpose(1, 2)
+            assert torch.allclose(ours * valid, theirs * valid, atol=1e-5)
     sequences = torch.tensor([[[1, 3, 8, 12], [1, 4, 9, 11], [1, 5, 7, 13]],
                               [[1, 6, 10, 14], [1, 3, 7, 11], [1, 4, 8, 12]]])  # [B, W, t]
     cache = None

@@ -161,8 +161,9 @@ class T5BeamDecoder:
         return fused
 
     # ------------------------------------------------------------------ shared pieces
-    def _buffer(self, name: str, shape, like: torch.Tensor, keep: bool = False) -> torch.Tensor:
-        return self.workspace.get(name, shape, like.dtype, like.device, keep=keep)
+    @staticmethod
+    def _buffer(workspace: Workspace, name: str, shape, like: torch.Tensor, keep: bool = False) -> torch.Tensor:
+        return workspace.get(name, shape, like.dtype, like.device, keep=keep)
 
     def _normed(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``x * rsqrt(mean(x^2) + eps)`` into ``out`` (T5LayerNorm without its weight, which is folded downstream)."""
@@ -189,16 +190,18 @@ class T5BeamDecoder:
         keys and values (``T5Stack`` in eval mode: dropout is the identity)."""
         B, S, d = inputs_embeds.shape
         M, h, dk = B * S, self.heads, self.d_kv
+        workspace = self.workspace
         keep = attention_mask.bool()
+        padded = not bool(keep.all())
         minimum = torch.finfo(inputs_embeds.dtype).min
         bias = self._relative_bias(self._encoder_bias, S, S, 0, inputs_embeds.device).to(inputs_embeds.dtype)
-        if not bool(keep.all()):
+        if padded:
             bias = bias.masked_fill(~keep[:, None, None, :], minimum)
-        x = self._buffer("enc_x", (M, d), inputs_embeds)
+        x = self._buffer(workspace, "enc_x", (M, d), inputs_embeds)
         x.copy_(inputs_embeds.reshape(M, d))
-        normed = self._buffer("enc_norm", (M, d), x)
-        qkv = self._buffer("enc_qkv", (M, 3 * h * dk), x)
-        hidden = self._buffer("enc_ff", (M, self.encoder_blocks[0]["ff_in"].shape[1]), x)
+        normed = self._buffer(workspace, "enc_norm", (M, d), x)
+        qkv = self._buffer(workspace, "enc_qkv", (M, 3 * h * dk), x)
+        hidden = self._buffer(workspace, "enc_ff", (M, self.encoder_blocks[0]["ff_in"].shape[1]), x)
         for block in self.encoder_blocks:
             torch.mm(self._normed(x, normed), block["qkv"], out=qkv)
             q, k, v = qkv.view(B, S, 3, h, dk).permute(2, 0, 3, 1, 4)
@@ -207,23 +210,11 @@ class T5BeamDecoder:
             self._feed_forward(x, block, self._normed(x, normed), hidden)
         layers = len(self.decoder_blocks)
         kv = torch.mm(self._normed(x, normed), self.memory_weight,
-                      out=self._buffer("enc_memory", (M, layers * 2 * h * dk), x)).view(B, S, layers, 2, h, dk)
+                      out=self._buffer(workspace, "enc_memory", (M, layers * 2 * h * dk), x)).view(B, S, layers, 2, h, dk)
         keys = [kv[:, :, layer, 0].transpose(1, 2) for layer in range(layers)]
         values = [kv[:, :, layer, 1].transpose(1, 2) for layer in range(layers)]
-        mask_bias = None if bool(keep.all()) else ((~keep).to(inputs_embeds.dtype) * minimum)[:, None, None, :]
+        mask_bias = ((~keep).to(inputs_embeds.dtype) * minimum)[:, None, None, :] if padded else None
         return EncoderMemory(keys, values, mask_bias)
-
-    def encoder_memory(self, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor) -> EncoderMemory:
-        """Cross-attention keys/values from an encoder output computed elsewhere (``T5Stack``'s final state)."""
-        B, S, _ = encoder_hidden.shape
-        keys, values = [], []
-        for block in self.t5.decoder.block:
-            attention = block.layer[1].EncDecAttention
-            keys.append(attention.k(encoder_hidden).view(B, S, self.heads, self.d_kv).transpose(1, 2))
-            values.append(attention.v(encoder_hidden).view(B, S, self.heads, self.d_kv).transpose(1, 2))
-        minimum = torch.finfo(encoder_hidden.dtype).min
-        bias = (1.0 - encoder_mask.to(encoder_hidden.dtype)) * minimum
-        return EncoderMemory(keys, values, bias[:, None, None, :])
 
     # ------------------------------------------------------------------ decoder
     def _position_bias(self, position: int, like: torch.Tensor) -> torch.Tensor:
@@ -241,8 +232,10 @@ class T5BeamDecoder:
         B, W, _ = tokens.shape
         N, h, dk = B * W, self.heads, self.d_kv
         inner = h * dk
+        workspace = self.workspace
         weight = self.embed_weight
-        x = torch.index_select(weight, 0, tokens.reshape(N), out=self._buffer("dec_x", (N, weight.shape[1]), weight))
+        x = torch.index_select(weight, 0, tokens.reshape(N),
+                               out=self._buffer(workspace, "dec_x", (N, weight.shape[1]), weight))
         start = cache.next_row if cache is not None else 0
         past = cache.length if cache is not None else 0
         own_rows = start + torch.arange(N, device=tokens.device)
@@ -250,15 +243,15 @@ class T5BeamDecoder:
         flat_rows = rows.reshape(-1)
         t = past + 1
         bias = self._position_bias(past, x)
-        normed = self._buffer("dec_norm", x.shape, x)
-        query = self._buffer("dec_q", (N, inner), x)
-        hidden = self._buffer("dec_ff", (N, self.decoder_blocks[0]["ff_in"].shape[1]), x)
+        normed = self._buffer(workspace, "dec_norm", x.shape, x)
+        query = self._buffer(workspace, "dec_q", (N, inner), x)
+        hidden = self._buffer(workspace, "dec_ff", (N, self.decoder_blocks[0]["ff_in"].shape[1]), x)
         if past:
-            gathered = self._buffer("dec_gathered", (N, t, h, dk), x)
-            products = self._buffer("dec_products", (N, t, h, dk), x)
+            gathered = self._buffer(workspace, "dec_gathered", (N, t, h, dk), x)
+            products = self._buffer(workspace, "dec_products", (N, t, h, dk), x)
         for index, block in enumerate(self.decoder_blocks):
             # this position's q, k, v land directly in the layer's row store (rows start .. start + N)
-            store = self._buffer(f"dec_qkv{index}", (start + N, 3 * inner), x, keep=True)
+            store = self._buffer(workspace, f"dec_qkv{index}", (start + N, 3 * inner), x, keep=True)
             qkv = torch.mm(self._normed(x, normed), block["qkv"], out=store[start:])
             q, v = qkv[:, :inner], qkv[:, 2 * inner:]
             if past == 0:  # one position: the softmax weight is exactly 1

@@ -38,19 +38,13 @@ class Workspace:
             self._buffers[name] = buffer = grown
         return buffer[:numel].view(*shape)
 
-    def nbytes(self) -> int:
-        return sum(b.numel() * b.element_size() for b in self._buffers.values())
-
-    def clear(self) -> None:
-        self._buffers.clear()
-
 
 _per_owner: "weakref.WeakKeyDictionary[object, threading.local]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def thread_workspace(owner: object) -> Workspace:
-    """The workspace of ``owner`` (a model) for the calling thread, created on first use and freed with the owner."""
+    """The workspace of ``owner`` (e.g. a decoder) for the calling thread, created on first use and freed with the owner."""
     with _lock:
         local = _per_owner.get(owner)
         if local is None:
@@ -59,9 +53,3 @@ def thread_workspace(owner: object) -> Workspace:
         local.workspace = Workspace()
     return local.workspace
 
-
-def clear_workspaces(owner: object) -> None:
-    """Free the buffers ``owner`` holds in the calling thread."""
-    local = _per_owner.get(owner)
-    if local is not None and hasattr(local, "workspace"):
-        local.workspace.clear()
