@@ -37,6 +37,18 @@ def test_two_file_beauty_layout(tmp_path):
     assert not log.redistribution_restricted
 
 
+def test_a_yelp_mention_in_a_provenance_note_does_not_restrict_amazon_data(tmp_path):
+    """../shared's Sports SOURCE.txt mentions Yelp in a note about another repository; only the title line or an
+    explicit statement restricts redistribution."""
+    note = ('Amazon 2014 "Sports and Outdoors" 5-core\n=====\n'
+            "  (IDGenRec & GRAM item_plain_text.txt); TransRec ships Beauty/Toys/Yelp only.\n")
+    folder = write_two_file(tmp_path / "sports", {"u": ["s1", "s2", "s3"]}, source_text=note)
+    assert not read_dataset(folder).redistribution_restricted
+    stated = write_two_file(tmp_path / "other", {"u": ["s1", "s2", "s3"]},
+                            source_text="Some shop\nThe licence restricts redistribution.\n")
+    assert read_dataset(stated).redistribution_restricted
+
+
 def test_two_file_yelp_layout_is_restricted_and_toys_layout_has_no_time(tmp_path):
     yelp = write_two_file(tmp_path / "yelp", {"u": ["b1", "b2", "b3"]}, timestamps={"u": [1, 2, 3]},
                           items={"b1": {"name": "Diner", "categories": ["Diners", "Greek"]}}, item_column="business_id",

@@ -271,9 +271,11 @@ def _looks_restricted(folder: Path) -> Tuple[bool, Optional[str]]:
     if not source.exists():
         return False, None
     text = source.read_text(encoding="utf-8", errors="replace")
-    restricted = bool(re.search(r"yelp|redistribution restricted|restrict redistribution", text, re.I))
     first_line = text.strip().splitlines()[0] if text.strip() else None
-    return restricted, first_line
+    # the title line names the source (a mention of Yelp further down, e.g. in a provenance note, does not count)
+    names_yelp = bool(first_line and re.search(r"\byelp\b", first_line, re.I))
+    states_restriction = bool(re.search(r"redistribution (is )?restricted|restricts? redistribution", text, re.I))
+    return names_yelp or states_restriction, first_line
 
 
 def read_two_file(folder: str | os.PathLike, name: Optional[str] = None) -> InteractionLog:
