@@ -13,6 +13,9 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 
 Run ``hf-genrec <command> --help`` for the options. Also usable as ``python -m hf_genrec.cli``.
 Errors in the input print one line and exit with status 2; ``HF_GENREC_DEBUG=1`` shows the traceback.
+
+This module is argument parsing and printing only; the work is in :mod:`hf_genrec.commands`. It imports
+nothing heavy at module level, so ``--help`` and a mistyped command answer without loading torch.
 """
 
 from __future__ import annotations
@@ -23,12 +26,10 @@ import sys
 from typing import Dict, List, Optional
 
 from ._version import __version__
+from .defaults import COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, QUANTIZERS, READER_FORMATS
 
 
 def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
-    from .data.items import DEFAULT_TEXT_FIELDS
-    from .embeddings.encoder import DEFAULT_ENCODER
-
     p = parser.add_argument_group("preprocessing")
     p.add_argument("--kcore", type=int, default=None, help="k for both users and items (default 5)")
     p.add_argument("--min-user-interactions", type=int, default=5)
@@ -81,8 +82,8 @@ def _reader_options(args) -> Dict:
 
 
 def cmd_prepare(args) -> Dict:
+    from .commands.prepare import run_prepare
     from .data import format_statistics
-    from .pipeline import run_prepare
 
     summary = run_prepare(args.data, args.out, format=args.format, items=args.items, config=_prepare_config(args),
                           encoder=None if args.no_embed else args.encoder, batch_size=args.batch_size,
@@ -96,28 +97,27 @@ def cmd_prepare(args) -> Dict:
     print(f"saved to {args.out} (summary: {args.out}/summary.json)")
     if args.push_to_hub:
         from .data import PreparedDataset
+        from .hub import push_dataset
 
-        url = PreparedDataset.load(args.out).push_to_hub(args.push_to_hub, private=args.private)
+        url = push_dataset(PreparedDataset.load(args.out), args.push_to_hub, private=args.private)
         print(f"pushed to {url}")
     return summary
 
 
 def cmd_synthetic(args) -> Dict:
-    from .data import SyntheticConfig, generate_synthetic
-    from .utils.io import atomic_write_json
+    from .commands.synthetic import run_synthetic
+    from .data import SyntheticConfig
 
-    summary = generate_synthetic(args.out, SyntheticConfig(num_users=args.users, num_items=args.items, seed=args.seed),
-                                 overwrite=args.overwrite)
-    summary = {"command": "synthetic", "hf_genrec_version": __version__, **summary}
-    atomic_write_json(f"{args.out}/summary.json", summary)
+    summary = run_synthetic(args.out, SyntheticConfig(num_users=args.users, num_items=args.items, seed=args.seed),
+                            overwrite=args.overwrite)
     print(f"wrote {summary['interactions']:,} interactions of {summary['users']:,} users over {summary['items']:,} items "
           f"to {args.out}")
     return summary
 
 
 def cmd_quickstart(args) -> Dict:
+    from .commands.quickstart import run_quickstart
     from .data import format_statistics
-    from .pipeline import run_quickstart
 
     summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder, epochs=args.epochs,
                              train=not args.no_train)
@@ -152,7 +152,7 @@ def cmd_quickstart(args) -> Dict:
 
 
 def cmd_build_sids(args) -> Dict:
-    from .pipeline import run_build_sids
+    from .commands.build_sids import run_build_sids
 
     options = {}
     if args.quantizer in ("rqvae", "vqvae"):
@@ -179,7 +179,7 @@ def cmd_build_sids(args) -> Dict:
 
 
 def cmd_evaluate(args) -> Dict:
-    from .pipeline import run_evaluate
+    from .commands.evaluate import run_evaluate
 
     summary = run_evaluate(args.model, args.data, args.split, args.out, args.num_beams, args.batch_size,
                            tuple(int(k) for k in args.ks.split(",")), args.max_users, args.tokenizer, args.device)
@@ -196,7 +196,7 @@ def cmd_evaluate(args) -> Dict:
 
 
 def cmd_train(args) -> Dict:
-    from .pipeline import load_yaml_config, run_train
+    from .commands.train import load_yaml_config, run_train
 
     summary = run_train(load_yaml_config(args.config, args.overrides))
     if summary.get("stopped_at_step"):
@@ -210,7 +210,7 @@ def cmd_train(args) -> Dict:
 
 
 def cmd_recommend(args) -> Dict:
-    from .pipeline import run_recommend
+    from .commands.evaluate import run_recommend
 
     summary = run_recommend(args.model, args.history, args.top_k, args.num_beams, args.out)
     print(f"history: {summary['history']}")
@@ -220,42 +220,23 @@ def cmd_recommend(args) -> Dict:
 
 
 def cmd_push(args) -> Dict:
-    from pathlib import Path
+    from .commands.push import run_push
 
-    from .hub import export_remote_code, push_model_folder
-    from .utils.io import atomic_write_json
-
-    if bool(args.model) == bool(args.data):
-        raise ValueError("pass exactly one of --model (a model folder) or --data (a prepared dataset folder)")
-    options = dict(token=args.token, private=args.private, endpoint=args.endpoint, revision=args.revision)
-    if args.model:
-        if args.remote_code:
-            export_remote_code(args.model)
-        url = push_model_folder(args.model, args.repo, **options)
-        what = {"model": args.model, "remote_code": args.remote_code}
-    else:
-        from .data import PreparedDataset
-
-        url = PreparedDataset.load(args.data).push_to_hub(args.repo, allow_restricted=args.allow_restricted,
-                                                          **options)
-        what = {"data": args.data}
-    summary = {"command": "push", "hf_genrec_version": __version__, "repo": args.repo, "commit": url, **what}
-    atomic_write_json(Path(args.out) / "summary.json", summary)
-    print(f"pushed to {args.repo}: {url}")
+    summary = run_push(args.repo, model=args.model, data=args.data, out=args.out, remote_code=args.remote_code,
+                       allow_restricted=args.allow_restricted, token=args.token, private=args.private,
+                       endpoint=args.endpoint, revision=args.revision)
+    print(f"pushed to {args.repo}: {summary['commit']}")
     return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data.readers import FORMATS
-    from .embeddings.encoder import DEFAULT_ENCODER
-
     parser = argparse.ArgumentParser(prog="hf-genrec", description="Generative recommendation with semantic IDs.")
     parser.add_argument("--version", action="version", version=f"hf_genrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     prep = sub.add_parser("prepare", help="raw logs -> leave-one-out DatasetDict + item embeddings")
     prep.add_argument("--data", required=True, help="dataset folder or file (or an Amazon 2023 category for amazon2023-hub)")
-    prep.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    prep.add_argument("--format", default="auto", choices=("auto", *READER_FORMATS))
     prep.add_argument("--items", default=None, help="item / meta / business file when not beside --data")
     prep.add_argument("--out", required=True, help="output folder (written atomically)")
     prep.add_argument("--overwrite", action="store_true")
@@ -283,10 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     sids = sub.add_parser("build-sids", help="item embeddings -> semantic IDs, SID tokenizer and quality report")
     sids.add_argument("--data", required=True, help="a prepared dataset folder (hf-genrec prepare)")
     sids.add_argument("--out", required=True)
-    sids.add_argument("--quantizer", default="rqkmeans", choices=("rqkmeans", "rqvae", "vqvae"))
+    sids.add_argument("--quantizer", default="rqkmeans", choices=QUANTIZERS)
     sids.add_argument("--levels", type=int, default=3)
     sids.add_argument("--codebook-size", type=int, default=256)
-    sids.add_argument("--collisions", default="suffix", choices=("suffix", "sinkhorn", "none"))
+    sids.add_argument("--collisions", default="suffix", choices=COLLISION_MODES)
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--overwrite", action="store_true")
     v = sids.add_argument_group("RQ-VAE / VQ-VAE")
@@ -308,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="the prepared dataset folder")
     ev.add_argument("--split", default="test", choices=("train", "validation", "test"))
     ev.add_argument("--out", default=None, help="where metrics.json goes (default: the model folder)")
-    ev.add_argument("--num-beams", type=int, default=20)
+    ev.add_argument("--num-beams", type=int, default=None, help="beam width (default: the model's generation_config)")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--ks", default="5,10,20")
     ev.add_argument("--max-users", type=int, default=None, help="evaluate only the first N users")
@@ -325,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--model", required=True, help="a model folder or Hub repo id")
     rec.add_argument("--history", required=True, help="item indices, item ids or titles, separated by ',' or '|'")
     rec.add_argument("--top-k", type=int, default=10)
-    rec.add_argument("--num-beams", type=int, default=20)
+    rec.add_argument("--num-beams", type=int, default=None,
+                     help="beam width (default: the model's generation_config; at least --top-k)")
     rec.add_argument("--out", default="runs/recommend", help="where recommendations.json and summary.json go")
     rec.set_defaults(func=cmd_recommend)
 
@@ -362,16 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_input_error(error: BaseException) -> bool:
+    """Errors that mean bad input (reported in one line, exit status 2) rather than a bug (traceback)."""
+    if isinstance(error, (FileExistsError, FileNotFoundError, PermissionError, ValueError)):
+        return True
+    hub_errors = sys.modules.get("hf_genrec.hub.push")  # imported by the command that could raise it
+    return hub_errors is not None and isinstance(error, hub_errors.HubPushError)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .data.errors import DataFormatError
-    from .hub.push import HubPushError
-
     try:
         args.func(args)
-    except (DataFormatError, FileExistsError, FileNotFoundError, PermissionError, ValueError, HubPushError) as err:
-        if os.environ.get("HF_GENREC_DEBUG") == "1":
+    except Exception as err:  # noqa: BLE001 - sorted into input errors and bugs just below
+        if not _is_input_error(err) or os.environ.get("HF_GENREC_DEBUG") == "1":
             raise
         print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)
         return 2

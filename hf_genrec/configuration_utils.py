@@ -2,8 +2,12 @@
 
 It records what ties a model to its semantic IDs (levels, codebook sizes, catalog size), the input
 layout (``flat`` or ``item``) and the history length. Method configs (``TigerConfig``, ``IntRRConfig``,
-...) add their own fields. Decoding defaults (``num_beams`` 20, ``num_return_sequences``) live, as
+...) add their own fields. Decoding defaults (``num_beams``, ``num_return_sequences``) live, as
 transformers v5 requires, in the model's ``generation_config`` (``generation_config.json``).
+
+Field names are the same in every method config: ``hidden_size``, ``intermediate_size``, ``num_layers``,
+``num_heads``. Earlier names (``d_model``, ``d_ff``) are ``attribute_map`` aliases, so configs saved
+with them still load and ``config.d_model`` still reads ``hidden_size``.
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ from typing import List, Optional, Sequence
 
 from transformers import PretrainedConfig
 
+from .tokenization.sid_vocab import code_offsets, sid_vocab_size, token_offsets
+
+INPUT_MODES = ("flat", "item")
+
 
 class GenRecConfig(PretrainedConfig):
     model_type = "genrec"
+    attribute_map = {"d_model": "hidden_size", "d_ff": "intermediate_size"}
 
     def __init__(self, codebook_sizes: Optional[Sequence[int]] = None, num_items: int = 0, input_mode: str = "flat",
                  max_history: int = 20, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, **kwargs):
         self.codebook_sizes: List[int] = [int(s) for s in (codebook_sizes or [])]
         self.num_items = int(num_items)
-        if input_mode not in ("flat", "item"):
-            raise ValueError(f"input_mode must be 'flat' or 'item', got {input_mode!r}")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         self.input_mode = input_mode
         self.max_history = int(max_history)
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
@@ -33,4 +42,14 @@ class GenRecConfig(PretrainedConfig):
     @property
     def sid_vocab_size(self) -> int:
         """Size of the :class:`~hf_genrec.tokenization.SIDTokenizer` vocabulary for these codebooks."""
-        return 3 + sum(self.codebook_sizes)
+        return sid_vocab_size(self.codebook_sizes)
+
+    @property
+    def code_offsets(self) -> List[int]:
+        """Row of code 0 of each level in a table of all levels' codes (see :mod:`hf_genrec.tokenization.sid_vocab`)."""
+        return code_offsets(self.codebook_sizes)
+
+    @property
+    def token_offsets(self) -> List[int]:
+        """Token id of code 0 of each level in the SIDTokenizer vocabulary (special tokens first)."""
+        return token_offsets(self.codebook_sizes)

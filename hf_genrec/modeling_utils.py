@@ -1,35 +1,52 @@
-"""The common model API: ``GenRecPreTrainedModel``, its outputs, and a catalog-constrained ``generate``.
+"""The common model API: ``GenRecPreTrainedModel``, its outputs, item features and a catalog-constrained ``generate``.
 
 Every hf_genrec model
 
 * is a ``PreTrainedModel`` (save/load/push, ``AutoModel``) that also inherits ``GenerationMixin``;
 * holds its catalog - the SID of every item - as the persistent buffer ``item_sids`` ``[num_items, L]``,
   so a saved folder can decode on its own;
-* returns a :class:`GenRecOutput` with ``loss`` from ``forward(..., labels=target_codes)``, so it also
-  trains with ``transformers.Trainer``;
+* declares the cached item features it reads besides the SIDs (:class:`ItemFeature`, e.g. the text
+  embeddings that produced the SIDs, the quantizer's codebooks); they are buffers saved with the weights;
+* returns a :class:`GenRecOutput` from ``forward``: ``logits`` always, ``loss`` when ``labels`` (target codes)
+  are given, so it also trains with ``transformers.Trainer``;
 * implements the decoding protocol of :mod:`hf_genrec.generation.beam_search`
   (``prepare_decoding`` / ``decode_step`` / ``update_decoding_state``), which ``generate`` drives.
+
+``docs/architecture.md`` says how a new method plugs in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
+from torch import nn
+from torch.nn import functional as F
 from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_utils import GenRecConfig
 from .generation import AdaptiveTemperature, constrained_beam_search
+from .modules.backbones import backbone_config_dict, load_pretrained_backbone
 from .tokenization.trie import CatalogTrie
 
+#: Beam width of a freshly built model's ``generation_config`` (and of folders saved without one).
 DEFAULT_NUM_BEAMS = 20
 
 
 @dataclass
 class GenRecOutput(ModelOutput):
-    """``loss`` (when labels are given) and the per-level logits ``[B, L, K]`` (or model-specific)."""
+    """Output of every hf_genrec model's ``forward``.
+
+    * ``logits [B, L', K_max]``: unnormalised scores of level ``l``'s codes, teacher-forced on the labels'
+      prefix ``c^{<l}``. With ``labels`` ``L' = L`` (every level); without labels ``L' = 1`` (the first level,
+      which needs no prefix). Entries past a level's codebook size, and codes the model rules out (ComeIR
+      scores catalog-valid children only), are ``-inf``. ``model.level_log_probs(logits[:, l], l)`` turns them
+      into the log-probabilities that decoding adds up (a log-softmax over the level's codes; TIGER with
+      ``loss_vocabulary='vocab'`` returns log-probabilities over its whole vocabulary, which it keeps).
+    * ``loss``: the method's training objective (when ``labels`` are given); ``loss_terms`` its parts.
+    """
 
     loss: Optional[torch.FloatTensor] = None
     logits: Optional[torch.FloatTensor] = None
@@ -47,19 +64,135 @@ class GenRecGenerateOutput(ModelOutput):
     scores: Optional[torch.FloatTensor] = None
 
 
+@dataclass(frozen=True)
+class ItemFeature:
+    """A cached per-item input that a model reads besides the SIDs, declared on the model class.
+
+    ``name`` is the keyword of :meth:`GenRecPreTrainedModel.set_item_features` and ``build_model``; the values
+    live in the buffer ``buffer`` (saved with the weights). ``source`` says where ``hf-genrec train`` finds it
+    (``"item_embeddings"``: the prepared folder's text embeddings; ``"quantizer_codebooks"``: the codebooks of
+    the SIDs' quantizer). ``layout``:
+
+    * ``"per_item"``: a ``[num_items, width]`` table;
+    * ``"per_code"``: one ``[K_l, d_l]`` codebook per SID level, packed into ``[sum K, width]`` at the code
+      offsets, zero-padded to ``width = max d_l``; levels without a codebook (a collision suffix) stay zero.
+
+    ``width_field`` is the config field holding ``width``; ``build_model`` sets it from the data.
+    ``opt_out`` names the config setting that does without the feature (for error messages).
+    """
+
+    name: str
+    buffer: str
+    source: str
+    layout: str
+    width_field: str
+    description: str
+    opt_out: str = ""
+
+    def width_of(self, value) -> int:
+        if self.layout == "per_code":
+            return max(int(book.shape[1]) for book in value)
+        return int(value.shape[1])
+
+    def shape(self, config: GenRecConfig) -> Tuple[int, int]:
+        width = int(getattr(config, self.width_field))
+        rows = sum(config.codebook_sizes) if self.layout == "per_code" else config.num_items
+        return rows, width
+
+    def as_table(self, value, config: GenRecConfig) -> torch.Tensor:
+        """The buffer contents for ``value``, checked against the configuration."""
+        rows, width = self.shape(config)
+        if self.layout == "per_item":
+            table = torch.as_tensor(value, dtype=torch.float32)
+            if tuple(table.shape) != (rows, width):
+                raise ValueError(f"{self.name} has shape {tuple(table.shape)}, expected {(rows, width)} "
+                                 f"(num_items, {self.width_field})")
+            if not bool(torch.isfinite(table).all()):
+                raise ValueError(f"{self.name} contains NaN or infinite values")
+            return table
+        if len(value) > config.num_levels:
+            raise ValueError(f"{len(value)} codebooks for {config.num_levels} SID levels")
+        table = torch.zeros(rows, width)
+        for level, book in enumerate(value):
+            book = torch.as_tensor(book, dtype=torch.float32)
+            size = config.codebook_sizes[level]
+            if book.ndim != 2 or book.shape[0] != size or book.shape[1] > width:
+                raise ValueError(f"codebook {level} has shape {tuple(book.shape)}; expected {size} codes of at most "
+                                 f"{width} dimensions")
+            start = config.code_offsets[level]
+            table[start: start + size, : book.shape[1]] = book
+        return table
+
+
+def history_mask(item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Real positions of an item-level history: ``item_ids >= 0`` (padding is ``-1``), and the attention mask."""
+    mask = item_ids >= 0
+    return mask if attention_mask is None else attention_mask.bool() & mask
+
+
 class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     config_class = GenRecConfig
     base_model_prefix = "genrec"
     main_input_name = "input_ids"
     _supports_sdpa = True
+    #: every cached item feature the class can read; the order fixes the slots of the ``features_ready`` buffer
+    item_features: Tuple[ItemFeature, ...] = ()
+    #: config values a pretrained causal-LM backbone requires (``None``: the method takes no pretrained backbone)
+    pretrained_backbone_config: Optional[Dict[str, Any]] = None
 
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
         self.register_buffer("item_sids", torch.zeros(config.num_items, config.num_levels, dtype=torch.long))
+        self._register_item_feature_buffers(config)
         self._trie_cache: dict = {}
         self.generation_config = GenerationConfig(num_beams=DEFAULT_NUM_BEAMS, do_sample=False,
                                                   pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id,
                                                   eos_token_id=config.eos_token_id)
+
+    # ------------------------------------------------------------------ weights
+    def _init_weights(self, module):
+        """hf_genrec's initialisation policy: a backbone initialises itself when it is built, and each model
+        initialises the modules it adds in its constructor (:meth:`init_added_modules` or its own rule). Nothing is
+        re-initialised here, so transformers' hooks never overwrite either."""
+
+    @torch.no_grad()
+    def init_added_modules(self, std: float, skip: Sequence[str] = ()) -> None:
+        """``N(0, std)`` weights and zero biases for every ``nn.Linear`` / ``nn.Embedding`` outside the backbone and
+        outside the module paths in ``skip`` (prefixes such as ``"intra_memory.table"``), in registration order."""
+        prefixes = ("backbone", *skip)
+        for name, module in self.named_modules():
+            if name.startswith(prefixes) or not isinstance(module, (nn.Linear, nn.Embedding)):
+                continue
+            nn.init.normal_(module.weight, std=std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ backbone
+    @classmethod
+    def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs) -> "GenRecPreTrainedModel":
+        """The model on a pretrained causal LM (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"`` or a local
+        folder): the backbone weights are loaded once and saved with the model afterwards."""
+        required = cls.pretrained_backbone_config
+        if required is None:
+            raise ValueError(f"{cls.__name__} does not take a pretrained causal-LM backbone")
+        for key, value in required.items():
+            given = config_kwargs.pop(key, value)
+            if given != value:
+                raise ValueError(f"a pretrained causal-LM backbone needs {key}={value!r}, got {given!r}")
+        config = cls.config_class(codebook_sizes=codebook_sizes, num_items=num_items,
+                                  backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
+                                  **required, **config_kwargs)
+        model = cls(config)
+        model.pretrained_backbone_module().load_state_dict(load_pretrained_backbone(name_or_path).state_dict())
+        return model
+
+    def pretrained_backbone_module(self) -> nn.Module:
+        """The module that holds a pretrained causal LM's weights (``self.backbone`` unless a model wraps it)."""
+        return self.backbone
+
+    def backbone_sid_parameters(self):
+        """Backbone parameters that are SID embeddings (they stay trainable under LoRA / a frozen backbone)."""
+        return []
 
     # ------------------------------------------------------------------ catalog
     def set_catalog(self, item_sids) -> None:
@@ -84,6 +217,88 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
             self._trie_cache = {key: trie.to(device)}
         return self._trie_cache[key]
 
+    # ------------------------------------------------------------------ item features
+    @classmethod
+    def item_feature_spec(cls, config: GenRecConfig) -> Tuple[ItemFeature, ...]:
+        """The features this configuration reads (default: every declared feature); models override it when a
+        setting does without one (ComeIR's ``token_scoring='mean'``)."""
+        return cls.item_features
+
+    def _register_item_feature_buffers(self, config: GenRecConfig) -> None:
+        if not self.item_features:
+            return
+        for feature in self.item_feature_spec(config):
+            if not getattr(config, feature.width_field, None):
+                hint = f", or set {feature.opt_out}" if feature.opt_out else ""
+                raise ValueError(f"{type(self).__name__} reads {feature.description} ({feature.name}) but "
+                                 f"{feature.width_field} is not set: pass {feature.name}=... to build_model (hf-genrec "
+                                 f"train does), or set {feature.width_field} and call set_item_features{hint}")
+            self.register_buffer(feature.buffer, torch.zeros(*feature.shape(config)))
+        # which features were installed, one slot per declared feature
+        self.register_buffer("features_ready", torch.zeros(len(self.item_features), dtype=torch.uint8))
+
+    @torch.no_grad()
+    def set_item_features(self, **features) -> None:
+        """Install cached item features by name (see :attr:`item_features`); features this configuration does not
+        read are ignored. They are buffers, saved with the model."""
+        declared = {feature.name: slot for slot, feature in enumerate(self.item_features)}
+        unknown = sorted(set(features) - set(declared))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} reads no item feature named {unknown}; it declares "
+                             f"{sorted(declared) or 'none'}")
+        for feature in self.item_feature_spec(self.config):
+            value = features.get(feature.name)
+            if value is None:
+                continue
+            buffer = getattr(self, feature.buffer)
+            buffer.copy_(feature.as_table(value, self.config).to(buffer.device))
+            self.features_ready[declared[feature.name]] = 1
+
+    def check_item_features(self) -> None:
+        """Raise a clear error when a feature this configuration reads was never installed."""
+        for slot, feature in enumerate(self.item_features):
+            if feature in self.item_feature_spec(self.config) and not bool(self.features_ready[slot]):
+                raise ValueError(f"{feature.description} ({feature.name}) are not installed: call "
+                                 f"set_item_features({feature.name}=...) (build_model and hf-genrec train do this)")
+
+    # ------------------------------------------------------------------ inputs
+    def check_history_inputs(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
+                             item_ids: Optional[torch.Tensor] = None) -> None:
+        """Clear errors for histories encoded for another layout than the model's ``input_mode`` (the tokenizer's
+        ``mode``) and for empty histories; ``forward`` and ``generate`` call it first."""
+        name = type(self).__name__
+        if self.config.input_mode == "item":
+            if item_ids is None:
+                raise ValueError(f"{name} reads one position per history item: encode the histories with "
+                                 "tokenizer(histories, mode='item') (this batch has no item_ids, a 'flat' batch?)")
+            mask = history_mask(item_ids, attention_mask)
+        else:
+            if item_ids is not None or input_ids is None or input_ids.dim() != 2:
+                raise ValueError(f"{name} reads the histories' SID tokens one after the other: encode them with "
+                                 "tokenizer(histories, mode='flat') (this batch is laid out per item, mode='item'?)")
+            mask = attention_mask.bool() if attention_mask is not None else input_ids != self.config.pad_token_id
+        empty = torch.nonzero(~mask.any(-1)).flatten().tolist() if mask.shape[-1] else list(range(mask.shape[0]))
+        if empty:
+            raise ValueError(f"the histories of batch rows {empty[:10]} are empty: every history needs at least one item")
+
+    # ------------------------------------------------------------------ scores
+    def level_log_probs(self, logits: torch.Tensor, level: int) -> torch.Tensor:
+        """Log-probabilities of level ``level``'s codes from ``GenRecOutput.logits[:, level]`` ``[..., K_max]``."""
+        return F.log_softmax(logits[..., : self.config.codebook_sizes[level]].float(), dim=-1)
+
+    def sid_log_likelihood(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``sum_l log p(c_l | c_<l)`` ``[B]`` of the labels under teacher-forced ``logits [B, L, K_max]``: the score
+        that beam search gives the same SID."""
+        total = torch.zeros(labels.shape[0], device=logits.device)
+        for level in range(labels.shape[1]):
+            total = total + self.level_log_probs(logits[:, level], level).gather(1, labels[:, level, None]).squeeze(1)
+        return total
+
+    @staticmethod
+    def pad_levels(per_level, width: int) -> torch.Tensor:
+        """Stack per-level logits ``[B, K_l]`` into ``[B, L, width]`` with ``-inf`` past each level's codes."""
+        return torch.stack([F.pad(x.float(), (0, width - x.shape[-1]), value=float("-inf")) for x in per_level], 1)
+
     # ------------------------------------------------------------------ decoding protocol (per model)
     def prepare_decoding(self, **inputs) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement prepare_decoding")
@@ -97,6 +312,12 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     # ------------------------------------------------------------------ generate
     def can_generate(self) -> bool:  # noqa: D401 - transformers hook
         return True
+
+    def default_num_beams(self, generation_config: Optional[GenerationConfig] = None) -> int:
+        """The beam width ``generate`` uses when none is passed: the model's ``generation_config.num_beams``
+        (:data:`DEFAULT_NUM_BEAMS` when that is unset or 1, transformers' default for folders saved without one)."""
+        configured = getattr(generation_config or self.generation_config, "num_beams", None) or 1
+        return configured if configured > 1 else DEFAULT_NUM_BEAMS
 
     @torch.no_grad()
     def generate(self, input_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
@@ -116,9 +337,8 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
                                       "is not implemented")
         for unused in ("max_new_tokens", "max_length", "min_length", "early_stopping", "use_cache"):
             inputs.pop(unused, None)
-        configured_beams = getattr(generation_config, "num_beams", None) or 1
         configured_return = getattr(generation_config, "num_return_sequences", None) or 1
-        num_beams = num_beams or (configured_beams if configured_beams > 1 else DEFAULT_NUM_BEAMS)
+        num_beams = num_beams or self.default_num_beams(generation_config)
         num_return_sequences = num_return_sequences or (configured_return if configured_return > 1 else num_beams)
         if adaptive_temperature:
             temperature = AdaptiveTemperature(self.config.num_items)
@@ -127,6 +347,7 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         was_training = self.training
         if was_training:
             self.eval()
+        self.check_history_inputs(input_ids, attention_mask, inputs.get("item_ids"))
         try:
             state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
             batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(

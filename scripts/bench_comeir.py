@@ -40,7 +40,7 @@ PRESETS = {
 
 
 def table_sizes() -> dict:
-    from hf_genrec.modules.engram import inter_table_rows, intra_table_rows, table_parameters
+    from hf_genrec.models.comeir.engram import inter_table_rows, intra_table_rows, table_parameters
 
     sizes = [128, 128, 128]
     inter = {s: table_parameters(inter_table_rows(sizes, s, 16, 4), 256)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.hf_reference: the reference path
 
 
 def build(num_items: int, levels: int, codebook: int, seed: int, device):
@@ -85,7 +86,7 @@ def main() -> int:
 
     import torch
 
-    from hf_genrec.generation.hf_reference import trie_prefix_allowed_tokens_fn
+    from helpers.hf_reference import trie_prefix_allowed_tokens_fn
 
     device = torch.device(args.device)
     model, tok = build(args.items, args.levels, args.codebook_size, 0, device)
@@ -106,7 +107,7 @@ def main() -> int:
             t = time.perf_counter()
             ours = model.generate(**batch, num_beams=beams, num_return_sequences=beams, timings=timings)
             ours_elapsed = time.perf_counter() - t
-            fn = trie_prefix_allowed_tokens_fn(trie, tok.level_offsets, tok.eos_token_id)
+            fn = trie_prefix_allowed_tokens_fn(trie, tok.token_offsets, tok.eos_token_id)
             fn_time = [0.0]
 
             def timed(batch_id, input_ids, fn=fn, fn_time=fn_time):

@@ -20,9 +20,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MODELS = {
-    "tiger (flattened)": {"type": "tiger", "d_model": 128, "d_ff": 1024, "num_layers": 4, "num_decoder_layers": 4,
+    "tiger (flattened)": {"type": "tiger", "hidden_size": 128, "intermediate_size": 1024, "num_layers": 4, "num_decoder_layers": 4,
                           "num_heads": 6, "d_kv": 64},
-    "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 128, "d_ff": 1024, "num_layers": 4, "num_heads": 6,
+    "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 128, "intermediate_size": 1024, "num_layers": 4, "num_heads": 6,
               "d_kv": 64},
     "intrr (hstu)": {"type": "intrr", "backbone": "hstu", "hidden_size": 128, "num_layers": 4, "num_heads": 4},
 }

@@ -27,7 +27,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from hf_genrec.embeddings.encoder import default_cache_dir
-    from hf_genrec.pipeline import run_build_sids, run_prepare
+    from hf_genrec.commands.build_sids import run_build_sids
+    from hf_genrec.commands.prepare import run_prepare
 
     data = Path(args.shared) / "datasets" / "amazon-beauty-2014"
     if not data.is_dir():

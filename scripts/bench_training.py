@@ -24,10 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MODELS = {
     # flattened baseline: L tokens per history item (TIGER; the papers' 4 + 4 layer T5, d_model 128)
-    "tiger": {"type": "tiger", "d_model": 128, "d_ff": 1024, "num_layers": 4, "num_decoder_layers": 4,
+    "tiger": {"type": "tiger", "hidden_size": 128, "intermediate_size": 1024, "num_layers": 4, "num_decoder_layers": 4,
               "num_heads": 6, "d_kv": 64, "dropout_rate": 0.1},
     # IntRR: one token per item into the same-size T5 stack (4 layers, d 128, 6 heads x 64), RAN on top
-    "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 128, "d_ff": 1024, "num_layers": 4, "num_heads": 6,
+    "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 128, "intermediate_size": 1024, "num_layers": 4, "num_heads": 6,
               "d_kv": 64, "dropout_rate": 0.1},
     "intrr_hstu": {"type": "intrr", "backbone": "hstu", "hidden_size": 128, "num_layers": 4, "num_heads": 4,
                    "dropout_rate": 0.1},

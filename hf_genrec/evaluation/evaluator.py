@@ -1,16 +1,21 @@
 """Leave-one-out evaluation by full ranking over the catalog with constrained beam search.
 
-For every user of a split the model generates its top items (beam 20 by default, 50 available);
-Recall@K and NDCG@K are computed for K in {5, 10, 20}, overall and per item-popularity group
-(``popular`` / ``medium`` / ``long-tail``: equal numbers of items split by training frequency, the group
-of a user being that of its target item). Decoding latency is measured per batch.
+For every user of a split the model generates its top items (the model's own beam width unless
+``num_beams`` is given); Recall@K and NDCG@K are computed for K in {5, 10, 20}, overall and per
+item-popularity group (``popular`` / ``medium`` / ``long-tail``: equal numbers of items split by training
+frequency, the group of a user being that of its target item). Decoding latency is measured per batch.
+
+With an ``accelerator`` (several processes), each process ranks its contiguous shard of the users and
+the ranked lists are gathered, so every process gets the same :class:`EvaluationResult`. The trainer's
+validation and test evaluations, ``hf-genrec evaluate`` and the benchmarks all go through
+:meth:`Evaluator.evaluate`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +36,18 @@ def popularity_groups(train_counts: Sequence[int], num_groups: int = 3) -> np.nd
     return groups
 
 
+def group_metrics(ranked: np.ndarray, targets: np.ndarray, train_counts: Sequence[int],
+                  ks: Sequence[int]) -> Dict[str, Dict[str, float]]:
+    """Metrics per item-popularity group of the target (see :func:`popularity_groups`)."""
+    groups = popularity_groups(train_counts)[targets]
+    result = {}
+    for index, name in enumerate(GROUP_NAMES):
+        rows = groups == index
+        if rows.any():
+            result[name] = {"users": int(rows.sum()), **rank_metrics(ranked[rows], targets[rows], ks)}
+    return result
+
+
 @dataclass
 class EvaluationResult:
     metrics: Dict[str, float]
@@ -38,15 +55,17 @@ class EvaluationResult:
     latency: Dict[str, float] = field(default_factory=dict)
     num_users: int = 0
     num_beams: int = 0
+    seconds: float = 0.0
+    processes: int = 1
 
     def to_dict(self) -> Dict[str, Any]:
         return {"metrics": self.metrics, "groups": self.groups, "latency": self.latency, "num_users": self.num_users,
-                "num_beams": self.num_beams}
+                "num_beams": self.num_beams, "seconds": self.seconds, "processes": self.processes}
 
 
 class Evaluator:
-    def __init__(self, tokenizer, ks: Iterable[int] = (5, 10, 20), num_beams: int = 20, batch_size: int = 64,
-                 max_users: Optional[int] = None, show_progress: bool = True):
+    def __init__(self, tokenizer, ks: Iterable[int] = (5, 10, 20), num_beams: Optional[int] = None,
+                 batch_size: int = 64, max_users: Optional[int] = None, show_progress: bool = True):
         self.tokenizer = tokenizer
         self.ks = tuple(ks)
         self.num_beams = num_beams
@@ -54,44 +73,76 @@ class Evaluator:
         self.max_users = max_users
         self.show_progress = show_progress
 
+    def beams_for(self, model) -> int:
+        """The beam width used for ``model``: ``num_beams`` if given, else the model's ``generation_config``."""
+        return self.num_beams or model.default_num_beams()
+
+    def users(self, split):
+        """The rows evaluated: the first ``max_users`` of the split (all when ``max_users`` is ``None``)."""
+        return split if self.max_users is None else split.select(range(min(self.max_users, len(split))))
+
     @torch.no_grad()
-    def rank(self, model, split, device: Optional[torch.device] = None) -> tuple:
-        """Top-``max(K)`` items of every row of ``split``; returns ``(ranked [N, K], targets [N], latencies)``."""
+    def rank(self, model, rows, device: Optional[torch.device] = None) -> Tuple[np.ndarray, np.ndarray, List[float]]:
+        """Top-``max(K)`` items of every row; returns ``(ranked [N, K], targets [N], latencies in ms per batch)``."""
         config = model.config
+        num_beams = self.beams_for(model)
         collator = GenRecCollator(self.tokenizer, mode=config.input_mode, max_history=config.max_history,
                                   with_labels=False)
-        rows = split if self.max_users is None else split.select(range(min(self.max_users, len(split))))
-        k = min(max(self.ks), self.num_beams) if config.num_items else max(self.ks)
+        k = min(max(self.ks), num_beams)
         device = device or next(model.parameters()).device
-        ranked, targets, latencies = [], [], []
+        ranked, targets, latencies = [np.zeros((0, k), dtype=np.int64)], [], []
         batches = range(0, len(rows), self.batch_size)
         for start in progress(batches, desc="evaluating", unit="batch", disable=not self.show_progress):
             chunk = rows[start:start + self.batch_size]
             batch_rows = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
             batch = {key: value.to(device) for key, value in collator(batch_rows).items()}
             t = time.perf_counter()
-            out = model.generate(**batch, num_beams=self.num_beams, num_return_sequences=k)
+            out = model.generate(**batch, num_beams=num_beams, num_return_sequences=k)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             latencies.append((time.perf_counter() - t) * 1000.0)
-            ranked.append(out.items.cpu())
+            ranked.append(out.items.cpu().numpy())
             targets.extend(row["target"] for row in batch_rows)
-        return torch.cat(ranked).numpy(), np.asarray(targets), latencies
+        return np.concatenate(ranked), np.asarray(targets, dtype=np.int64), latencies
 
     def evaluate(self, model, split, train_counts: Optional[Sequence[int]] = None,
-                 device: Optional[torch.device] = None) -> EvaluationResult:
-        ranked, targets, latencies = self.rank(model, split, device)
+                 device: Optional[torch.device] = None, accelerator=None) -> EvaluationResult:
+        """Rank every evaluated user (sharded over the accelerator's processes) and compute the metrics."""
+        start = time.perf_counter()
+        rows = self.users(split)
+        processes = accelerator.num_processes if accelerator is not None else 1
+        if processes > 1:
+            rows = rows.shard(num_shards=processes, index=accelerator.process_index, contiguous=True)
+        was_training = model.training
+        model.eval()
+        try:
+            ranked, targets, latencies = self.rank(model, rows, device)
+        finally:
+            model.train(was_training)
+        if processes > 1:
+            ranked, targets, latencies = _gather(accelerator, ranked, targets, latencies, -(-len(self.users(split)) // processes))
         result = EvaluationResult(metrics=rank_metrics(ranked, targets, self.ks), num_users=len(targets),
-                                  num_beams=self.num_beams)
+                                  num_beams=self.beams_for(model), processes=processes)
         if train_counts is not None:
-            groups = popularity_groups(train_counts)
-            for index, name in enumerate(GROUP_NAMES):
-                rows = groups[targets] == index
-                if rows.any():
-                    result.groups[name] = {"users": int(rows.sum()), **rank_metrics(ranked[rows], targets[rows], self.ks)}
+            result.groups = group_metrics(ranked, targets, train_counts, self.ks)
         if latencies:
             result.latency = {"batch_size": self.batch_size, "mean_ms_per_batch": round(float(np.mean(latencies)), 3),
                               "p50_ms_per_batch": round(float(np.percentile(latencies, 50)), 3),
                               "p90_ms_per_batch": round(float(np.percentile(latencies, 90)), 3),
                               "batches": len(latencies)}
+        result.seconds = round(time.perf_counter() - start, 3)
         return result
+
+
+def _gather(accelerator, ranked: np.ndarray, targets: np.ndarray, latencies: List[float], rows_per_process: int):
+    """Every process's ranked lists (padded to equal size, target ``-1`` marks padding) and latencies, on every process."""
+    from accelerate.utils import gather, gather_object
+
+    width = ranked.shape[1]
+    padded = torch.full((rows_per_process, width + 1), -1, dtype=torch.long, device=accelerator.device)
+    padded[:len(targets), :width] = torch.from_numpy(ranked)
+    padded[:len(targets), width] = torch.from_numpy(targets)
+    gathered = gather(padded).cpu().numpy()
+    gathered = gathered[gathered[:, width] >= 0]
+    all_latencies = [value for part in gather_object([latencies]) for value in part]
+    return gathered[:, :width], gathered[:, width], all_latencies

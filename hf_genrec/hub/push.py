@@ -1,7 +1,7 @@
 """Pushing model folders and prepared datasets to the Hugging Face Hub, with clear errors.
 
 ``push_model_folder`` uploads a self-contained model folder (:func:`~hf_genrec.hub.export.save_model_folder`)
-as one commit; ``PreparedDataset.push_to_hub`` does the same for datasets. Failures are translated into
+as one commit; :func:`~hf_genrec.hub.datasets.push_dataset` does the same for datasets. Failures are translated into
 messages that say what to do: a missing or wrong token, a repository that does not exist (and may not
 be created), or an upload that broke off - in which case nothing was committed and the repository is
 still at its previous revision.

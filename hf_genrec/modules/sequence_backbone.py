@@ -5,7 +5,8 @@
 * ``"t5"`` - a T5 encoder stack (relative position bias), the "T5-based Transformer" of IntRR;
 * ``"hstu"`` - :class:`~hf_genrec.modules.hstu.HSTU` (causal, time-aware);
 * ``"causal_lm"`` - any Hugging Face causal LM body (Qwen3, LLaMA) from ``backbone_config`` (a dict with
-  ``model_type``), loaded by name or path once through :func:`load_pretrained` and saved with the model.
+  ``model_type``); a model's ``from_backbone`` loads pretrained weights into ``body`` once, and they are saved
+  with the model.
 
 Inputs are left-padded (the tokenizer's default), so the user state is the last position.
 """
@@ -17,17 +18,16 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
-from .backbones import backbone_hidden_size, build_backbone, config_from_dict, load_pretrained_backbone
+from .backbones import backbone_hidden_size, build_backbone, config_from_dict, prompt_positions
 from .hstu import HSTU
-from .tree_decoding import prompt_positions
 
 KINDS = ("t5", "hstu", "causal_lm")
 
 
 class SequenceBackbone(nn.Module):
-    def __init__(self, kind: str, dim: int, num_layers: int = 4, num_heads: int = 4, d_kv: int = 64, d_ff: int = 1024,
-                 dropout: float = 0.1, backbone_config: Optional[Dict[str, Any]] = None, max_positions: int = 256,
-                 hstu_use_time: bool = True):
+    def __init__(self, kind: str, dim: int, num_layers: int = 4, num_heads: int = 4, d_kv: int = 64,
+                 intermediate_size: int = 1024, dropout: float = 0.1, backbone_config: Optional[Dict[str, Any]] = None,
+                 max_positions: int = 256, hstu_use_time: bool = True):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"backbone must be one of {KINDS}, got {kind!r}")
@@ -35,11 +35,12 @@ class SequenceBackbone(nn.Module):
         if kind == "t5":
             from transformers import T5EncoderModel
 
-            config = config_from_dict({"model_type": "t5", "vocab_size": 8, "d_model": dim, "d_ff": d_ff,
+            config = config_from_dict({"model_type": "t5", "vocab_size": 8, "d_model": dim, "d_ff": intermediate_size,
                                        "num_layers": num_layers, "num_heads": num_heads, "d_kv": d_kv,
                                        "dropout_rate": dropout, "feed_forward_proj": "relu",
                                        **(backbone_config or {})})
             self.body = T5EncoderModel(config)
+            self.body.get_input_embeddings().weight.requires_grad_(False)  # fed inputs_embeds: never used
             self.hidden_size = config.d_model
         elif kind == "hstu":
             self.body = HSTU(dim, num_layers, num_heads, dropout=dropout, max_positions=max_positions,
@@ -54,10 +55,12 @@ class SequenceBackbone(nn.Module):
         self.project_in = nn.Identity() if self.hidden_size == dim else nn.Linear(dim, self.hidden_size)
         self.project_out = nn.Identity() if self.hidden_size == dim else nn.Linear(self.hidden_size, dim)
 
-    def load_pretrained(self, name_or_path: str) -> None:
-        if self.kind != "causal_lm":
-            raise ValueError("only causal_lm backbones load pretrained weights by name")
-        self.body.load_state_dict(load_pretrained_backbone(name_or_path).state_dict())
+    @property
+    def all_tied_weights_keys(self) -> Dict[str, str]:
+        """The body's tied weights (T5's token table) under this module's names, so that the model that holds this
+        backbone saves them once and ties them again on load (transformers reads it from direct children)."""
+        tied = getattr(self.body, "all_tied_weights_keys", None) or {}
+        return {f"body.{target}": f"body.{source}" for target, source in tied.items()}
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor, timestamps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Hidden states ``[B, T, dim]`` of item embeddings ``[B, T, dim]`` with ``mask [B, T]``."""

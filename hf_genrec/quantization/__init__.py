@@ -9,7 +9,7 @@ from .autoencoder import AutoencoderQuantizer, AutoencoderQuantizerConfig
 from .base import QUANTIZERS, Quantizer, QuantizerConfig, build_quantizer, register_quantizer
 from .collisions import COLLISION_MODES, resolve_collisions, sinkhorn_codes, suffix_codes
 from .kmeans import kmeans
-from .quality import parse_sid_tokens, plot_code_usage, prefix_collision_rates, sid_quality
+from .quality import code_usage, parse_sid_tokens, prefix_collision_rates, sid_quality
 from .rqkmeans import RQKMeans, RQKMeansConfig
 from .rqvae import RQVAE, RQVAEConfig
 from .sids import SemanticIDs, build_semantic_ids
@@ -18,7 +18,7 @@ from .vqvae import VQVAE, VQVAEConfig
 __all__ = [
     "COLLISION_MODES", "QUANTIZERS", "RQKMeans", "RQKMeansConfig", "RQVAE", "RQVAEConfig", "VQVAE", "VQVAEConfig",
     "AutoencoderQuantizer", "AutoencoderQuantizerConfig", "Quantizer", "QuantizerConfig", "SemanticIDs",
-    "build_quantizer", "build_semantic_ids", "kmeans", "parse_sid_tokens", "plot_code_usage",
+    "build_quantizer", "build_semantic_ids", "kmeans", "parse_sid_tokens", "code_usage",
     "prefix_collision_rates", "register_quantizer", "resolve_collisions", "sid_quality", "sinkhorn_codes",
     "suffix_codes",
 ]

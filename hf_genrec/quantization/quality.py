@@ -1,4 +1,5 @@
-"""Quality of a set of semantic IDs: prefix collisions, codebook perplexity and utilization, a plot.
+"""Quality of a set of semantic IDs: prefix collisions, codebook perplexity and utilization (plotted by
+:func:`hf_genrec.utils.plots.plot_code_usage`).
 
 * collision rate at level ``l``: share of items whose prefix ``(c^1..c^l)`` is shared with at least one
   other item (at the last level: items whose whole SID is not unique);
@@ -8,9 +9,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -79,39 +78,3 @@ def parse_sid_tokens(tokens: Sequence[Sequence[str]]) -> Tuple[np.ndarray, List[
         raise ValueError("published SIDs have different lengths")
     codes = np.asarray(rows, dtype=np.int64)
     return codes, [int(c) + 1 for c in codes.max(axis=0)]
-
-
-def plot_code_usage(tables: Mapping[str, Tuple[object, Sequence[int]]], path: str | os.PathLike,
-                    title: Optional[str] = None) -> Path:
-    """One panel per level: code usage sorted from most to least used, one line per SID table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    levels = max(_as_array(codes).shape[1] for codes, _ in tables.values())
-    fig, axes = plt.subplots(1, levels, figsize=(3.6 * levels, 3.4), squeeze=False)
-    styles = ["--", "-", ":", "-."]
-    for index, (name, (codes, sizes)) in enumerate(tables.items()):
-        usage = code_usage(codes, sizes)
-        for level, counts in enumerate(usage):
-            axes[0, level].plot(np.sort(counts)[::-1], styles[index % len(styles)], color=f"C{index}", label=name)
-    for level in range(levels):
-        ax = axes[0, level]
-        ax.set_title(f"level {level + 1}")
-        ax.set_xlabel("code (sorted by use)")
-        ax.set_yscale("symlog")
-        if level == 0:
-            ax.set_ylabel("items")
-    handles, labels = {}, []
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -2,7 +2,7 @@
 
 Vocabulary: the special tokens ``<pad>`` (0), ``<bos>`` (1), ``<eos>`` (2), then one token per
 (level, code) with readable names ``<a_0> .. <a_{K1-1}>, <b_0> ..`` (the LETTER/LC-Rec convention).
-Token id of code ``c`` at level ``l`` = ``3 + sum_{j<l} K_j + c``.
+Token id of code ``c`` at level ``l`` = ``3 + sum_{j<l} K_j + c`` (:mod:`.sid_vocab` has the offsets).
 
 The tokenizer holds the item -> SID table (``semantic_ids.json``, JSON only) and encodes histories of
 item ids in two layouts:
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from transformers.tokenization_utils_base import AddedToken, BatchEncoding, PreTrainedTokenizerBase
 
+from .sid_vocab import SPECIAL_TOKENS, token_offsets
 from .trie import CatalogTrie
 
 SID_FILE = "semantic_ids.json"
 LEVEL_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 MODES = ("flat", "item")
 
 
@@ -73,11 +73,11 @@ class SIDTokenizer(PreTrainedTokenizerBase):
         if self.item_keys is not None and len(self.item_keys) != len(self.item_sid_table):
             raise ValueError(f"{len(self.item_keys)} item keys for {len(self.item_sid_table)} items")
         self.default_mode = default_mode
-        self.level_offsets = [len(SPECIAL_TOKENS) + sum(self.codebook_sizes[:l]) for l in range(len(self.codebook_sizes))]
+        self.token_offsets = token_offsets(self.codebook_sizes)  # token id of code 0 of each level
         self._vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
         for level, size in enumerate(self.codebook_sizes):
             for code in range(size):
-                self._vocab[self.code_token(level, code)] = self.level_offsets[level] + code
+                self._vocab[self.code_token(level, code)] = self.token_offsets[level] + code
         self._ids_to_tokens = {index: token for token, index in self._vocab.items()}
         self._trie: Optional[CatalogTrie] = None
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, default_mode=default_mode,
@@ -163,14 +163,14 @@ class SIDTokenizer(PreTrainedTokenizerBase):
         return self.item_sid_table[items]
 
     def codes_to_token_ids(self, codes: torch.Tensor) -> torch.Tensor:
-        return codes + torch.tensor(self.level_offsets)
+        return codes + torch.tensor(self.token_offsets)
 
     def token_ids_to_codes(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Token ids ``[..., L]`` -> codes, checking that every token belongs to its level."""
         token_ids = torch.as_tensor(token_ids, dtype=torch.long)
         if token_ids.shape[-1] != self.num_levels:
             raise ValueError(f"expected {self.num_levels} tokens per SID, got {token_ids.shape[-1]}")
-        codes = token_ids - torch.tensor(self.level_offsets)
+        codes = token_ids - torch.tensor(self.token_offsets)
         bad = (codes < 0) | (codes >= torch.tensor(self.codebook_sizes))
         if bool(bad.any()):
             position = torch.nonzero(bad)[0]

@@ -1,12 +1,14 @@
-"""Training: the batch collator, the accelerate trainer, checkpoints, LoRA / freezing options and the
+"""Training: the trainer and its backends (accelerate, DeepSpeed), checkpoints, LoRA / freezing options and the
 row-sparse optimizer for hash tables."""
 
 from ..data.collator import GenRecCollator
+from .backends import AccelerateBackend, AccelerateDeepSpeedBackend, DirectDeepSpeedBackend, TrainingBackend, make_backend
 from .config import TrainingConfig
 from .lora import LoraSettings, apply_lora, configure_finetuning, freeze_backbone, merge_lora, trainable_parameters
 from .sparse_optim import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
 from .trainer import GenRecTrainer
 
-__all__ = ["GenRecCollator", "GenRecTrainer", "LoraSettings", "TrainingConfig", "apply_lora", "configure_finetuning",
+__all__ = ["AccelerateBackend", "AccelerateDeepSpeedBackend", "DirectDeepSpeedBackend", "TrainingBackend",
+           "make_backend", "GenRecCollator", "GenRecTrainer", "LoraSettings", "TrainingConfig", "apply_lora", "configure_finetuning",
            "freeze_backbone", "merge_lora", "trainable_parameters", "SparseAwareAdamW", "clip_grad_norm_",
            "sparse_parameters"]

@@ -29,7 +29,7 @@ class TrainingConfig:
     seed: int = 42
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns even with several threads
     eval_steps: int = 0  # 0: evaluate once per epoch
-    eval_num_beams: int = 20
+    eval_num_beams: Optional[int] = None  # None: the model's generation_config decides
     eval_batch_size: int = 128
     eval_max_users: Optional[int] = None  # validation on the first N users (speed); test always on all
     metric_for_best_model: str = "ndcg@10"

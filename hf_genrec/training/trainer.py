@@ -1,15 +1,16 @@
-"""The accelerate trainer shared by every hf_genrec model.
+"""The trainer shared by every hf_genrec model.
 
 ``GenRecTrainer(model, tokenizer, train, validation, test, config).train()``:
 
-* ``accelerate.Accelerator``: one process on CPU, ``accelerate launch`` / ``torchrun`` for data-parallel
-  runs (each process trains on its own batches; evaluation shards users across processes and gathers
-  the ranked lists), DeepSpeed ZeRO through ``deepspeed_config``, bf16/fp16 where the device has it;
-* AdamW (or Adam), warmup + cosine / linear / constant schedule, gradient clipping and accumulation;
-* evaluation every ``eval_steps`` (or epoch) on the validation split, early stopping on validation
+* a :class:`~hf_genrec.training.backends.TrainingBackend` runs the steps: accelerate (one process on CPU,
+  ``accelerate launch`` / ``torchrun`` for data-parallel runs, bf16/fp16 where the device has it) or DeepSpeed
+  ZeRO (``deepspeed_config``); the loop below is the same for all of them;
+* AdamW (or Adam; the row-sparse :class:`~hf_genrec.training.sparse_optim.SparseAwareAdamW` for hash tables),
+  warmup + cosine / linear / constant schedule, gradient clipping and accumulation;
+* evaluation every ``eval_steps`` (or epoch) on the validation split through the shared
+  :class:`~hf_genrec.evaluation.Evaluator` (users sharded over processes), early stopping on validation
   NDCG@10 with patience, best-checkpoint selection, final test evaluation of the best weights;
-* atomic checkpoints (safetensors + JSON, see :mod:`hf_genrec.training.checkpoint`) that resume
-  bit-exactly: same weights at step ``n`` as an uninterrupted run;
+* atomic checkpoints that resume bit-exactly (same weights at step ``n`` as an uninterrupted run);
 * TensorBoard logging through accelerate trackers, a tqdm bar with loss and samples/s, and a PNG of the
   training and validation curves.
 """
@@ -17,7 +18,6 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -28,15 +28,16 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from .._version import __version__
-from ..evaluation import Evaluator, rank_metrics
-from ..evaluation.evaluator import GROUP_NAMES, popularity_groups
-from ..utils.io import atomic_write_json
-from ..utils.progress import progress
-from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint
 from ..data.collator import GenRecCollator
+from ..evaluation import Evaluator
+from ..utils.io import atomic_write_json
+from ..utils.plots import plot_training_curves
+from ..utils.progress import progress
+from .backends import TrainingBackend, make_backend
+from .checkpoint import latest_checkpoint
 from .config import TrainingConfig
 from .lora import is_lora, merge_lora, trainable_parameters
-from .sparse_optim import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
+from .sparse_optim import SparseAwareAdamW, sparse_parameters
 
 
 class EpochShuffleSampler(Sampler):
@@ -95,43 +96,16 @@ class GenRecTrainer:
         self.item_titles = item_titles
         self.dataset_name = dataset_name
         self.sid_quality = sid_quality
-        self.deepspeed_direct = False
-        self.engine = None  # a DeepSpeed engine when DeepSpeed runs without accelerate's plugin (CPU)
-        self.accelerator = accelerator or self._make_accelerator()
+        self.backend: TrainingBackend = make_backend(self.config, accelerator)
+        self.accelerator = self.backend.accelerator
         self.output_dir = Path(self.config.output_dir)
         self.history: Dict[str, List[Dict[str, float]]] = {"train": [], "validation": []}
 
-    # ------------------------------------------------------------------ set-up
-    def _make_accelerator(self):
-        from accelerate import Accelerator
-
-        config = self.config
-        kwargs: Dict[str, Any] = {"gradient_accumulation_steps": config.gradient_accumulation_steps,
-                                  "project_dir": config.output_dir}
-        precision = config.mixed_precision
-        if precision == "fp16" and not torch.cuda.is_available():
-            precision = "no"  # fp16 autocast needs a GPU; bf16 runs on CPU too
-        kwargs["mixed_precision"] = precision
-        if config.report_to:
-            kwargs["log_with"] = list(config.report_to)
-        self.deepspeed_direct = bool(config.deepspeed_config) and not torch.cuda.is_available()
-        if config.deepspeed_config and not self.deepspeed_direct:
-            from accelerate import DeepSpeedPlugin
-
-            kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config.deepspeed_config,
-                                                         gradient_accumulation_steps=config.gradient_accumulation_steps,
-                                                         gradient_clipping=config.max_grad_norm or None)
-        if not torch.cuda.is_available():
-            kwargs["cpu"] = True  # DeepSpeed on CPU is then wrapped directly (see deepspeed_engine)
-            if self.deepspeed_direct:
-                kwargs.pop("gradient_accumulation_steps")  # DeepSpeed accumulates itself
-                kwargs["mixed_precision"] = "no"  # and handles precision from its config
-        return Accelerator(**kwargs)
-
     @property
     def is_main(self) -> bool:
-        return self.accelerator.is_main_process
+        return self.backend.is_main
 
+    # ------------------------------------------------------------------ set-up
     def _optimizer(self):
         config = self.config
         sparse = {id(p) for p in sparse_parameters(self.model)}
@@ -161,84 +135,22 @@ class GenRecTrainer:
                               with_labels=with_labels)
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, split, max_users: Optional[int] = None, num_beams: Optional[int] = None) -> Dict[str, Any]:
-        """Full-ranking metrics on ``split``; users are sharded over processes and the ranked lists gathered."""
-        from accelerate.utils import broadcast_object_list, gather
-
-        accelerator = self.accelerator
-        if max_users is not None:
-            split = split.select(range(min(max_users, len(split))))
-        shard = split.shard(num_shards=accelerator.num_processes, index=accelerator.process_index, contiguous=True)
-        model = accelerator.unwrap_model(self.model)
+        """Full-ranking metrics on ``split`` (users sharded over processes); the same result on every process."""
         evaluator = Evaluator(self.tokenizer, num_beams=num_beams or self.config.eval_num_beams,
-                              batch_size=self.config.eval_batch_size, show_progress=False)
-        from .deepspeed_engine import gathered_parameters
-
-        was_training = model.training
-        model.eval()
-        start = time.perf_counter()
-        with gathered_parameters(model, self.engine):
-            if len(shard):
-                ranked, targets, latencies = evaluator.rank(model, shard, accelerator.device)
-            else:
-                k = min(max(evaluator.ks), evaluator.num_beams)
-                ranked, targets, latencies = np.zeros((0, k), dtype=np.int64), np.zeros(0, dtype=np.int64), []
-        model.train(was_training)
-        width = ranked.shape[1]
-        size = -(-len(split) // accelerator.num_processes)
-        padded = torch.full((size, width + 1), -1, dtype=torch.long, device=accelerator.device)
-        padded[:len(targets), :width] = torch.from_numpy(ranked)
-        padded[:len(targets), width] = torch.from_numpy(targets)
-        gathered = gather(padded).cpu().numpy()
-        gathered = gathered[gathered[:, width] >= 0]
-        result = [None]
-        if self.is_main:
-            ranked_all, targets_all = gathered[:, :width], gathered[:, width]
-            metrics = rank_metrics(ranked_all, targets_all, evaluator.ks)
-            groups = {}
-            if self.item_train_counts is not None:
-                group_ids = popularity_groups(self.item_train_counts)[targets_all]
-                for index, name in enumerate(GROUP_NAMES):
-                    rows = group_ids == index
-                    if rows.any():
-                        groups[name] = {"users": int(rows.sum()), **rank_metrics(ranked_all[rows], targets_all[rows], evaluator.ks)}
-            result = [{"metrics": metrics, "groups": groups, "num_users": int(len(targets_all)),
-                       "num_beams": evaluator.num_beams, "seconds": round(time.perf_counter() - start, 3),
-                       "latency_ms_per_batch": round(float(np.mean(latencies)), 3) if latencies else None,
-                       "processes": accelerator.num_processes}]
-        broadcast_object_list(result)
-        return result[0]
+                              batch_size=self.config.eval_batch_size, max_users=max_users, show_progress=False)
+        with self.backend.gathered_parameters():
+            result = evaluator.evaluate(self.backend.unwrapped, split, self.item_train_counts, self.backend.device,
+                                        accelerator=self.accelerator)
+        return result.to_dict()
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self, step: int, state: Dict[str, Any]) -> Optional[Path]:
-        from accelerate.utils import gather_object
-
-        accelerator = self.accelerator
+    def _checkpoint(self, step: int, state: Dict[str, Any]) -> Path:
         folder = self.output_dir / f"checkpoint-{step}"
-        if self.engine is not None or accelerator.distributed_type.name == "DEEPSPEED":
-            # DeepSpeed shards model and optimizer states in its own format (torch.save files, not safetensors)
-            tmp = self.output_dir / f".checkpoint-{step}.partial"
-            if self.engine is not None:
-                self.engine.save_checkpoint(str(tmp), tag="deepspeed")
-            else:
-                accelerator.save_state(str(tmp))
-            accelerator.wait_for_everyone()
-            if self.is_main:
-                atomic_write_json(tmp / "trainer_state.json", state)
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp, folder)
-                self._prune_checkpoints(state.get("best_checkpoint"))
-            accelerator.wait_for_everyone()
-            return folder
-        rngs = gather_object([(accelerator.process_index, rng_state())])
+        self.backend.save_state(folder, self._state_for_disk(state))
         if self.is_main:
-            model_state = accelerator.unwrap_model(self.model).state_dict()
-            save_checkpoint(folder, model_state, self.optimizer.optimizer if hasattr(self.optimizer, "optimizer")
-                            else self.optimizer, self.scheduler, state, dict(rngs))
             self._prune_checkpoints(state.get("best_checkpoint"))
-        accelerator.wait_for_everyone()
+        self.backend.wait()
         return folder
 
     def _prune_checkpoints(self, keep: Optional[str]) -> None:
@@ -258,24 +170,16 @@ class GenRecTrainer:
         folder = latest_checkpoint(self.output_dir) if target == "latest" else Path(target)
         if folder is None:
             raise FileNotFoundError(f"no checkpoint to resume from in {self.output_dir}")
-        accelerator = self.accelerator
-        if self.engine is not None or accelerator.distributed_type.name == "DEEPSPEED":
-            import json
-
-            if self.engine is not None:
-                self.engine.load_checkpoint(str(folder), tag="deepspeed")
-            else:
-                accelerator.load_state(str(folder))
-            return json.loads((folder / "trainer_state.json").read_text())
-        optimizer = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
-        state = load_checkpoint(folder, accelerator.unwrap_model(self.model), optimizer, self.scheduler,
-                                accelerator.process_index)
+        state = self.backend.load_state(folder)
         state["resumed_from"] = str(folder)
         return state
 
+    def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        return {**state, "history": self.history, "hf_genrec_version": __version__}
+
     # ------------------------------------------------------------------ training
     def train(self) -> Dict[str, Any]:
-        config, accelerator = self.config, self.accelerator
+        config, backend = self.config, self.backend
         from accelerate.utils import set_seed
 
         set_seed(config.seed)
@@ -288,44 +192,33 @@ class GenRecTrainer:
         loader = DataLoader(_RowDataset(self.train_dataset), batch_size=config.batch_size, sampler=sampler,
                             collate_fn=self._collator(), num_workers=config.dataloader_num_workers, drop_last=False,
                             generator=torch.Generator().manual_seed(config.seed))
-        batches_per_epoch = math.ceil(len(loader) / accelerator.num_processes)
+        batches_per_epoch = math.ceil(len(loader) / backend.num_processes)
         steps_per_epoch = max(1, math.ceil(batches_per_epoch / config.gradient_accumulation_steps))
         total_steps = config.max_steps if config.max_steps > 0 else int(math.ceil(config.num_epochs * steps_per_epoch))
         warmup = config.warmup_steps or int(config.warmup_ratio * total_steps)
-        self.optimizer = self._optimizer()
-        self.scheduler = _scheduler(self.optimizer, config.scheduler, warmup, total_steps)
-        if self.deepspeed_direct:
-            from . import deepspeed_engine
-
-            ds_config = deepspeed_engine.fill_config(config.deepspeed_config, config.batch_size,
-                                                     config.gradient_accumulation_steps, config.max_grad_norm,
-                                                     accelerator.num_processes, config.mixed_precision)
-            self.engine, self.optimizer, self.scheduler = deepspeed_engine.initialize(
-                self.model, self.optimizer, self.scheduler, ds_config)
-            self.model = self.engine
-            loader = accelerator.prepare_data_loader(loader)
-        else:
-            self.model, self.optimizer, loader = accelerator.prepare(self.model, self.optimizer, loader)
+        optimizer = self._optimizer()
+        loader = backend.prepare(self.model, optimizer, _scheduler(optimizer, config.scheduler, warmup, total_steps),
+                                 loader)
         state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "best_metric": None, "best_step": None,
                  "best_checkpoint": None, "evaluations_without_improvement": 0, "history": self.history}
         resumed = self._resume()
         if resumed:
             state.update(resumed)
             self.history = state["history"]
+        accelerator = self.accelerator
         if config.report_to:
             accelerator.init_trackers("hf_genrec", config={k: v for k, v in config.to_dict().items()
                                                           if isinstance(v, (int, float, str, bool))})
         if self.is_main:
-            print(f"training {type(accelerator.unwrap_model(self.model)).__name__}: "
-                  f"{trainable_parameters(accelerator.unwrap_model(self.model))} on {accelerator.num_processes} "
-                  f"process(es), {total_steps} steps")
+            print(f"training {type(backend.unwrapped).__name__}: {trainable_parameters(backend.unwrapped)} on "
+                  f"{backend.num_processes} process(es), {total_steps} steps")
         bar = progress(total=total_steps, initial=state["global_step"], desc="training", unit="step",
                        disable=not (self.is_main and config.show_progress))
         eval_every = config.eval_steps or steps_per_epoch
         stop, start_time = False, time.perf_counter()
         samples, window_loss, window_count = 0, 0.0, 0
         self.local_samples, self.first_batch_users = 0, None  # evidence that processes see different data
-        self.model.train()
+        backend.model.train()
         while state["global_step"] < total_steps and not stop:
             epoch = state["epoch"]
             sampler.set_epoch(epoch)
@@ -333,26 +226,9 @@ class GenRecTrainer:
             if state["batches_in_epoch"]:
                 epoch_loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
             for batch in epoch_loader:
-                if self.engine is not None:  # DeepSpeed accumulates, clips, steps and schedules itself
-                    loss = self.engine(**batch).loss
-                    boundary = self.engine.is_gradient_accumulation_boundary()
-                    self.engine.backward(loss)
-                    self.engine.step()
-                else:
-                    with accelerator.accumulate(self.model):
-                        loss = self.model(**batch).loss
-                        accelerator.backward(loss)
-                        if accelerator.sync_gradients and config.max_grad_norm:
-                            if isinstance(getattr(self.optimizer, "optimizer", self.optimizer), SparseAwareAdamW):
-                                accelerator.unscale_gradients()
-                                clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-                            else:
-                                accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-                        self.optimizer.step()
-                        self.optimizer.zero_grad(set_to_none=True)
-                    boundary = accelerator.sync_gradients
+                loss, boundary = backend.step(batch)
                 state["batches_in_epoch"] += 1
-                samples += len(batch["labels"]) * accelerator.num_processes
+                samples += len(batch["labels"]) * backend.num_processes
                 self.local_samples += len(batch["labels"])
                 if self.first_batch_users is None and "user_ids" in batch:
                     self.first_batch_users = batch["user_ids"][:8].tolist()
@@ -360,15 +236,13 @@ class GenRecTrainer:
                 window_count += 1
                 if not boundary:
                     continue
-                if self.engine is None and not getattr(self.optimizer, "step_was_skipped", False):
-                    self.scheduler.step()
                 state["global_step"] += 1
                 step = state["global_step"]
                 bar.update(1)
                 if step % config.logging_steps == 0 or step == total_steps:
                     elapsed = max(time.perf_counter() - start_time, 1e-9)
                     row = {"step": step, "epoch": epoch, "loss": window_loss / window_count,
-                           "learning_rate": self.scheduler.get_last_lr()[0], "samples_per_second": samples / elapsed}
+                           "learning_rate": backend.learning_rate(), "samples_per_second": samples / elapsed}
                     self.history["train"].append(row)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", samples_s=f"{row['samples_per_second']:.0f}")
                     accelerator.log({"train/loss": row["loss"], "train/learning_rate": row["learning_rate"],
@@ -378,7 +252,7 @@ class GenRecTrainer:
                 if step % eval_every == 0 or step == total_steps or (config.eval_steps == 0 and at_epoch_end):
                     stop = self._evaluate_and_checkpoint(state) or stop
                 if 0 < config.stop_at_step <= step and not stop:
-                    self._checkpoint(step, self._state_for_disk(state))
+                    self._checkpoint(step, state)
                     bar.close()
                     return {"stopped_at_step": step, "checkpoint": str(self.output_dir / f"checkpoint-{step}")}
                 if stop or step >= total_steps:
@@ -393,14 +267,11 @@ class GenRecTrainer:
         bar.close()
         return self._finish(state, time.perf_counter() - start_time, samples)
 
-    def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        return {**state, "history": self.history, "hf_genrec_version": __version__}
-
     def _evaluate_and_checkpoint(self, state: Dict[str, Any]) -> bool:
         """Validate, keep the best checkpoint, decide on early stopping; returns True to stop."""
         config, step = self.config, state["global_step"]
         if self.eval_dataset is None:
-            self._checkpoint(step, self._state_for_disk(state))
+            self._checkpoint(step, state)
             return False
         result = self.evaluate(self.eval_dataset, max_users=config.eval_max_users)
         value = result["metrics"].get(config.metric_for_best_model)
@@ -413,7 +284,7 @@ class GenRecTrainer:
                          evaluations_without_improvement=0)
         else:
             state["evaluations_without_improvement"] += 1
-        self._checkpoint(step, self._state_for_disk(state))
+        self._checkpoint(step, state)
         if self.is_main and config.show_progress:
             print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} "
                   f"(best {state['best_metric']:.4f} at step {state['best_step']})")
@@ -424,36 +295,26 @@ class GenRecTrainer:
         """Load the best weights, evaluate on test, save the final model folder, plot the curves."""
         from accelerate.utils import gather_object
 
-        from .checkpoint import load_model_state
-
-        accelerator = self.accelerator
-        accelerator.wait_for_everyone()
-        per_process = gather_object([(accelerator.process_index, self.local_samples, self.first_batch_users)])
-        from .deepspeed_engine import gathered_parameters
-
-        model = accelerator.unwrap_model(self.model)
+        backend = self.backend
+        backend.wait()
+        per_process = gather_object([(self.accelerator.process_index, self.local_samples, self.first_batch_users)])
         best = state.get("best_checkpoint")
-        if best and Path(best, "model.safetensors").exists():
-            model.load_state_dict(load_model_state(Path(best) / "model.safetensors"))
-        elif best and self.engine is not None and Path(best, "deepspeed").exists():
-            self.engine.load_checkpoint(best, tag="deepspeed", load_optimizer_states=False, load_lr_scheduler_states=False)
+        if best and Path(best).exists():
+            backend.load_best_weights(Path(best))
         test = self.evaluate(self.test_dataset) if (self.test_dataset is not None and self.config.final_test) else None
+        model = backend.unwrapped
         summary: Dict[str, Any] = {
             "global_step": state["global_step"], "epochs_completed": state["epoch"], "seconds": round(seconds, 2),
             "samples_per_second": round(samples / max(seconds, 1e-9), 2), "best_step": state.get("best_step"),
             "best_validation": state.get("best_metric"), "metric_for_best_model": self.config.metric_for_best_model,
             "early_stopped": bool(self.config.early_stopping_patience and
                                   state["evaluations_without_improvement"] >= self.config.early_stopping_patience),
-            "test": test, "processes": accelerator.num_processes,
-            "distributed_type": "DEEPSPEED" if self.engine is not None else accelerator.distributed_type.name,
-            "zero_stage": __import__("hf_genrec.training.deepspeed_engine", fromlist=["zero_stage"]).zero_stage(self.engine)
-            if self.engine is not None else None,
-            "mixed_precision": accelerator.mixed_precision, "parameters": trainable_parameters(model),
+            "test": test, **backend.describe(), "parameters": trainable_parameters(model),
             "samples_per_process": {int(r): int(n) for r, n, _ in per_process},
             "first_batch_users_per_process": {int(r): users for r, _, users in per_process},
             "lora": is_lora(model),
         }
-        with gathered_parameters(model, self.engine):  # every process enters (a collective under ZeRO-3)
+        with backend.gathered_parameters():  # every process enters (a collective under ZeRO-3)
             if self.is_main:
                 final = self.output_dir / "model"
                 merge_lora(model)
@@ -470,32 +331,6 @@ class GenRecTrainer:
                 summary["model_folder"] = str(final)
                 summary["plot"] = str(self.output_dir / "training_curves.png")
         if self.config.report_to:
-            accelerator.end_training()
-        accelerator.wait_for_everyone()
+            self.accelerator.end_training()
+        backend.wait()
         return summary
-
-
-def plot_training_curves(history: Dict[str, List[Dict[str, float]]], path: Path, metric: str = "ndcg@10") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    train = history.get("train", [])
-    if train:
-        left.plot([r["step"] for r in train], [r["loss"] for r in train])
-    left.set_xlabel("step")
-    left.set_ylabel("training loss")
-    validation = history.get("validation", [])
-    for key in (metric, "recall@10"):
-        if validation and key in validation[0]:
-            right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)
-    right.set_xlabel("step")
-    right.set_ylabel("validation")
-    if validation:
-        right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -18,13 +18,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ...defaults import READER_FORMATS
 from ..errors import DataFormatError
 from ..schema import InteractionLog
 from .amazon import load_amazon2023_from_hub, read_amazon2014, read_amazon2023
 from .table import InteractionColumns, ItemColumns, read_table_pair, read_two_file
 from .yelp import read_yelp
 
-FORMATS = ("two-file", "amazon2014", "amazon2023", "amazon2023-hub", "yelp", "table")
+FORMATS = READER_FORMATS
 
 YELP_REVIEWS = "yelp_academic_dataset_review.json"
 YELP_BUSINESS = "yelp_academic_dataset_business.json"

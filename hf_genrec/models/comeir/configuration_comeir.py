@@ -20,6 +20,11 @@ Settings (all in one code path):
   (w/o Mem. Merge), ``encode_intra`` / ``encode_inter`` (E-intra / E-inter) and ``decode_intra`` /
   ``decode_inter`` (D-intra / D-inter).
 
+Cached item features (declared by the model, installed by ``build_model`` / ``hf-genrec train``):
+``item_embedding_dim`` is the width of the item embeddings ``m_n`` (Eq. 4) and ``codebook_embedding_dim`` that
+of the quantizer's frozen codewords ``e^B`` (Eq. 2); ``None`` means "the width of the data, set when it is
+installed", and ``codebook_embedding_dim=0`` leaves ``e^B`` out.
+
 Choices where the paper is silent (``docs/methods/comeir.md``): the window ``w`` of Eq. 21 / 25
 (``inter_window``, default 3 = the largest inter order), ``tau_l = max O_l``, the inter orders for
 ``L != 3`` (``min(3, L - l + 1)``), the NEZHA transition input ``Delta_l`` (``"code_and_inter_memory"``:
@@ -44,7 +49,8 @@ class ComeIRConfig(GenRecConfig):
                  prefix_feedback: Optional[bool] = None,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, intermediate_size: Optional[int] = None,
-                 token_embedding_dim: Optional[int] = None, codebook_embedding_dim: int = 0, item_embedding_dim: int = 0,
+                 token_embedding_dim: Optional[int] = None, codebook_embedding_dim: Optional[int] = None,
+                 item_embedding_dim: Optional[int] = None,
                  token_scoring: str = "mm", token_merge: str = "memory",
                  encode_intra: bool = True, encode_inter: bool = True, decode_intra: bool = True,
                  decode_inter: bool = True,
@@ -77,8 +83,8 @@ class ComeIRConfig(GenRecConfig):
         self.num_heads = num_heads
         self.intermediate_size = intermediate_size
         self.token_embedding_dim = token_embedding_dim
-        self.codebook_embedding_dim = int(codebook_embedding_dim)
-        self.item_embedding_dim = int(item_embedding_dim)
+        self.codebook_embedding_dim = None if codebook_embedding_dim is None else int(codebook_embedding_dim)
+        self.item_embedding_dim = None if item_embedding_dim is None else int(item_embedding_dim)
         self.token_scoring = token_scoring
         self.token_merge = token_merge
         self.encode_intra = bool(encode_intra)

@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import DynamicCache
 
-from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
-from ...modules.backbones import (backbone_config_dict, backbone_hidden_size, build_backbone, default_decoder_config,
-                                  load_pretrained_backbone)
-from ...modules.engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
-                               table_parameters)
-from ...modules.nezha import NezhaLayerStates
-from ...modules.tree_decoding import TreeState, prompt_positions, tree_extend, tree_prompt
+from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
+from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, ItemFeature, history_mask
+from ...modules.backbones import backbone_hidden_size, build_backbone, default_decoder_config, prompt_positions
 from .configuration_comeir import ComeIRConfig
+from .engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
+                     table_parameters)
+from .nezha import NezhaLayerStates
 
 
 @dataclass
@@ -77,6 +76,20 @@ def _windows(x: torch.Tensor, width: int) -> torch.Tensor:
 class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
     config_class = ComeIRConfig
     base_model_prefix = "comeir"
+    pretrained_backbone_config = {}
+    item_features = (
+        ItemFeature("item_embeddings", buffer="item_embeddings", source="item_embeddings", layout="per_item",
+                    width_field="item_embedding_dim", opt_out="token_scoring='mean'",
+                    description="the cached multimodal item embeddings m_n of MM-guided token scoring (Eq. 4)"),
+        ItemFeature("codebooks", buffer="codebook_vectors", source="quantizer_codebooks", layout="per_code",
+                    width_field="codebook_embedding_dim", opt_out="codebook_embedding_dim=0",
+                    description="the quantizer's frozen codewords e^B of the SID-token embeddings (Eq. 2)"),
+    )
+
+    @classmethod
+    def item_feature_spec(cls, config: ComeIRConfig):
+        used = {"item_embeddings": config.needs_item_embeddings, "codebooks": config.codebook_embedding_dim != 0}
+        return tuple(feature for feature in cls.item_features if used[feature.name])
 
     def __init__(self, config: ComeIRConfig):
         super().__init__(config)
@@ -85,22 +98,13 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         self.backbone = build_backbone(backbone_config)
         d = backbone_hidden_size(self.backbone.config)
         sizes, L = config.codebook_sizes, config.num_levels
-        self.level_offset_list = [sum(sizes[:level]) for level in range(L)]
+        self.code_offset_list = config.code_offsets  # row of each level's code 0 in the per-code tables
         self.sqrt_d = math.sqrt(d)
-        # Eq. 2: [frozen codeword ; learnable token embedding] -> W_E
+        # Eq. 2: [frozen codeword e^B (the buffer codebook_vectors) ; learnable token embedding] -> W_E
         d_t = config.token_embedding_dim or d
         self.token_embeddings = nn.Embedding(sum(sizes), d_t)
-        if config.codebook_embedding_dim:
-            self.register_buffer("codebook_vectors", torch.zeros(sum(sizes), config.codebook_embedding_dim))
-        self.token_projection = nn.Linear(config.codebook_embedding_dim + d_t, d)
-        # which cached features were installed: [item embeddings, codebooks]
-        self.register_buffer("features_ready", torch.zeros(2, dtype=torch.uint8))
-        if config.needs_item_embeddings:
-            if config.item_embedding_dim <= 0:
-                raise ValueError("ComeIR's MM-guided token scoring (Eq. 4) needs the cached item embeddings: pass "
-                                 "item_embeddings to build_model (or set item_embedding_dim and call "
-                                 "set_item_features), or use token_scoring='mean'")
-            self.register_buffer("item_embeddings", torch.zeros(config.num_items, config.item_embedding_dim))
+        self.token_projection = nn.Linear((config.codebook_embedding_dim or 0) + d_t, d)
+        if config.needs_item_embeddings:  # the buffer item_embeddings holds m_n
             self.mm_query = nn.Linear(config.item_embedding_dim, d, bias=False)  # W_mm
         if config.representation == "token_merge":  # +TM: concat(e_1..e_L) -> hidden size
             self.merge_tokens = nn.Linear(L * d, d)
@@ -137,7 +141,8 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             self.decode_key = _linear_list(L, d, d)  # W^D_{K,l}
         if config.architecture == "nezha":
             self.nezha = NezhaLayerStates(L, d, self._transition_input_size(d), config.init_std)
-        self._init_new_modules()
+        # everything outside the backbone and the hash tables (which keep engram_init_std): N(0, init_std)
+        self.init_added_modules(config.init_std, skip=("intra_memory.table", "inter_memory.table"))
         self.post_init()
 
     # ------------------------------------------------------------------ construction
@@ -165,71 +170,6 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         return {"P_S": table_parameters(self.intra_rows(), c.engram_dim) if c.num_levels > 1 else 0,
                 "P_T": table_parameters(self.inter_rows(), c.engram_dim)}
 
-    @torch.no_grad()
-    def _init_new_modules(self) -> None:
-        """Everything outside the backbone and the hash tables: N(0, init_std) weights, zero biases."""
-        std = self.config.init_std
-        for name, module in self.named_modules():
-            if name.startswith("backbone") or isinstance(module, EngramMemory):
-                continue
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding) and not name.startswith(("intra_memory", "inter_memory")):
-                nn.init.normal_(module.weight, std=std)
-
-    def _init_weights(self, module):
-        if module is self:  # transformers' post_init hook; the backbone initialises itself
-            return
-
-    @classmethod
-    def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs):
-        """ComeIR on a pretrained causal LM (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"`` or a local
-        folder): the backbone weights are loaded once and saved with the model afterwards."""
-        config = ComeIRConfig(codebook_sizes=codebook_sizes, num_items=num_items,
-                              backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
-                              **config_kwargs)
-        model = cls(config)
-        model.backbone.load_state_dict(load_pretrained_backbone(name_or_path).state_dict())
-        return model
-
-    def backbone_sid_parameters(self):
-        return []
-
-    @torch.no_grad()
-    def set_item_features(self, item_embeddings=None, codebooks: Optional[Sequence] = None) -> None:
-        """Install the cached multimodal item embeddings ``m_n`` (Eq. 4, one row per item) and the quantizer's
-        codebooks ``e^B`` (Eq. 2, one ``[K_l, d_l]`` tensor per level; levels beyond the quantizer's, such as
-        a collision suffix, keep a zero codeword). Both are buffers, saved with the model."""
-        if item_embeddings is not None and hasattr(self, "item_embeddings"):
-            table = torch.as_tensor(item_embeddings, dtype=torch.float32)
-            if tuple(table.shape) != tuple(self.item_embeddings.shape):
-                raise ValueError(f"item_embeddings has shape {tuple(table.shape)}, expected "
-                                 f"{tuple(self.item_embeddings.shape)} (num_items, item_embedding_dim)")
-            self.item_embeddings.copy_(table.to(self.item_embeddings.device))
-            self.features_ready[0] = 1
-        if codebooks is not None and hasattr(self, "codebook_vectors"):
-            if len(codebooks) > self.config.num_levels:
-                raise ValueError(f"{len(codebooks)} codebooks for {self.config.num_levels} SID levels")
-            self.codebook_vectors.zero_()
-            for level, book in enumerate(codebooks):
-                book = torch.as_tensor(book, dtype=torch.float32)
-                size, dim = self.config.codebook_sizes[level], self.config.codebook_embedding_dim
-                if book.shape[0] != size or book.shape[1] > dim:
-                    raise ValueError(f"codebook {level} has shape {tuple(book.shape)}; expected {size} codes of at "
-                                     f"most {dim} dimensions")
-                start = self.level_offset_list[level]
-                self.codebook_vectors[start: start + size, : book.shape[1]] = book.to(self.codebook_vectors.device)
-            self.features_ready[1] = 1
-
-    def _check_features(self) -> None:
-        if self.config.needs_item_embeddings and not bool(self.features_ready[0]):
-            raise ValueError("the cached item embeddings are not installed: call set_item_features(item_embeddings=...)"
-                             " (build_model and hf-genrec train do this)")
-        if self.config.codebook_embedding_dim and not bool(self.features_ready[1]):
-            raise ValueError("the frozen codebook embeddings are not installed: call set_item_features(codebooks=...)")
-
     # ------------------------------------------------------------------ Eq. 2 and Eq. 4
     def embed_codes(self, global_ids: torch.Tensor) -> torch.Tensor:
         """``e_c = W_E [e^B_c ; e^T_c]`` (Eq. 2) for global code ids (level offset + code)."""
@@ -240,12 +180,12 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
 
     def level_code_embeddings(self, level: int) -> torch.Tensor:
         """``e_x`` of every code ``x`` of one level ``[K_l, d]``."""
-        start = self.level_offset_list[level]
+        start = self.code_offset_list[level]
         return self.embed_codes(torch.arange(start, start + self.config.codebook_sizes[level], device=self.device))
 
     def item_token_embeddings(self, items: torch.Tensor) -> torch.Tensor:
         """``R^S_n = [e_{c^1}, ..., e_{c^L}]`` for item ids ``[...]`` -> ``[..., L, d]``."""
-        offsets = torch.tensor(self.level_offset_list, device=items.device)
+        offsets = torch.tensor(self.code_offset_list, device=items.device)
         return self.embed_codes(self.item_sids[items] + offsets)
 
     def item_contexts(self, items: torch.Tensor, tokens: torch.Tensor, return_weights: bool = False):
@@ -322,10 +262,8 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
     # ------------------------------------------------------------------ representation of the history
     def encode_history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
         """Backbone inputs ``R`` ``[B, T, d]`` with their mask, and the :class:`HistoryContext` for the head."""
-        self._check_features()
-        mask = (item_ids >= 0) if attention_mask is None else attention_mask.bool() & (item_ids >= 0)
-        if not bool(mask.any(-1).all()):
-            raise ValueError("every history needs at least one item")
+        self.check_item_features()
+        mask = history_mask(item_ids, attention_mask)
         B, N = item_ids.shape
         L = self.config.num_levels
         unique, inverse = torch.unique(item_ids[mask], return_inverse=True)
@@ -425,21 +363,23 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         return torch.cat([code, inter.view(B, W, -1)], -1)
 
     # ------------------------------------------------------------------ training (Eq. 12)
-    def forward(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
-                labels: Optional[torch.LongTensor] = None, **kwargs) -> GenRecOutput:
-        """Teacher-forced ``loss`` (Eq. 12, mean over the batch's SID tokens) and ``logits [B, L, K_max]``
-        normalised over the catalog-valid children of the ground-truth prefix (``-inf`` elsewhere)."""
-        if labels is None:
-            raise ValueError("ComeIR's forward needs the target SID codes as labels [B, L] (use generate() to decode)")
+    def forward(self, item_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
+                labels: Optional[torch.LongTensor] = None, input_ids: Optional[torch.Tensor] = None,
+                **kwargs) -> GenRecOutput:
+        """Teacher-forced ``loss`` (Eq. 12, mean over the batch's SID tokens) and ``logits [B, L, K_max]``: the head's
+        scores ``psi_l`` (Eq. 10) of the catalog-valid children of the ground-truth prefix (``-inf`` elsewhere);
+        without labels the first level's ``[B, 1, K_max]``."""
+        self.check_history_inputs(input_ids, attention_mask, item_ids)
         embeds, mask, history = self.encode_history(item_ids, attention_mask)
-        B, L = labels.shape
+        B = embeds.shape[0]
+        codes = labels if labels is not None else torch.zeros(B, 0, dtype=torch.long, device=embeds.device)
+        levels = self.config.num_levels if labels is not None else 1
         zetas = self._teacher_forced_states(embeds, mask, labels)
-        trie = self.catalog_trie(labels.device)
-        node = torch.zeros(B, dtype=torch.long, device=labels.device)
+        trie = self.catalog_trie(embeds.device)
+        node = torch.zeros(B, dtype=torch.long, device=embeds.device)
         losses, all_logits = [], []
-        k_max = max(self.config.codebook_sizes)
         recurrent = zetas.get("user")
-        for level in range(L):
+        for level in range(levels):
             if bool((node < 0).any()):
                 raise ValueError("a target SID is not in the model's catalog")
             valid = trie.valid_children_mask(level, node)[:, None, :]
@@ -447,27 +387,32 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
                 zeta = self.nezha.layer_state(recurrent, zetas["placeholders"], level)
             else:
                 zeta = zetas["levels"][level]
-            logits = self.candidate_logits(level, zeta, labels[:, None, :level], valid, history)[:, 0]
+            logits = self.candidate_logits(level, zeta, codes[:, None, :level], valid, history)[:, 0]
+            all_logits.append(logits)
+            if labels is None:
+                break
             log_probs = torch.log_softmax(logits, dim=-1)
             losses.append(F.nll_loss(log_probs.masked_fill(~valid[:, 0], 0.0), labels[:, level]))
-            all_logits.append(F.pad(logits, (0, k_max - logits.shape[-1]), value=float("-inf")))
-            if self.config.architecture == "nezha" and level < L - 1:
+            if self.config.architecture == "nezha" and level < levels - 1:
                 step_input = self.transition_input(level, zeta, labels[:, None, : level + 1], history)
                 recurrent = self.nezha.advance(level, step_input, recurrent)
             node = trie.next_prefix(level, node, labels[:, level])
-        loss = torch.stack(losses).mean()
-        return GenRecOutput(loss=loss, logits=torch.stack(all_logits, 1),
+        logits = self.pad_levels(all_logits, max(self.config.codebook_sizes))
+        if labels is None:
+            return GenRecOutput(logits=logits)
+        return GenRecOutput(loss=torch.stack(losses).mean(), logits=logits,
                             loss_terms={f"level_{i + 1}": l.detach() for i, l in enumerate(losses)})
 
-    def _teacher_forced_states(self, embeds: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> dict:
-        """``zeta_l`` for every level under teacher forcing (normal / prefix feedback) or NEZHA's inputs."""
+    def _teacher_forced_states(self, embeds: torch.Tensor, mask: torch.Tensor, labels: Optional[torch.Tensor]) -> dict:
+        """``zeta_l`` for every level under teacher forcing (normal / prefix feedback) or NEZHA's inputs; without
+        labels the first level's."""
         L = self.config.num_levels
         if self.config.architecture == "nezha":
             hidden = self._run_backbone(*self.nezha.append_placeholders(embeds, mask))
             user, placeholders = self.nezha.split(hidden)
             return {"user": user[:, None], "placeholders": placeholders}
-        if self.config.prefix_feedback:  # standard GR: the backbone reads the ground-truth prefix
-            offsets = torch.tensor(self.level_offset_list[: L - 1], device=labels.device)
+        if self.config.prefix_feedback and labels is not None:  # standard GR: the backbone reads the ground-truth prefix
+            offsets = torch.tensor(self.code_offset_list[: L - 1], device=labels.device)
             prefix = self.embed_codes(labels[:, : L - 1] + offsets).to(embeds.dtype)
             full_mask = torch.cat([mask, torch.ones_like(labels[:, : L - 1], dtype=torch.bool)], 1)
             hidden = self._run_backbone(torch.cat([embeds, prefix], 1), full_mask)

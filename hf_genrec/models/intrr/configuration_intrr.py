@@ -35,7 +35,7 @@ class IntRRConfig(GenRecConfig):
     model_type = "intrr"
 
     def __init__(self, backbone: str = "t5", hidden_size: int = 256, num_layers: int = 4, num_heads: int = 6,
-                 d_kv: int = 64, d_ff: int = 1024, dropout_rate: float = 0.1,
+                 d_kv: int = 64, intermediate_size: int = 1024, dropout_rate: float = 0.1,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  alignment_weight: float = 0.1, user_teacher_forcing: bool = True, item_redistribution: bool = True,
                  shared_ran: bool = True, ran_context: str = "concat", ran_mlp_hidden: Optional[int] = None,
@@ -52,7 +52,7 @@ class IntRRConfig(GenRecConfig):
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.d_kv = d_kv
-        self.d_ff = d_ff
+        self.intermediate_size = intermediate_size
         self.dropout_rate = dropout_rate
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path

@@ -19,11 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
-from ...modules.backbones import backbone_config_dict
-from ...modules.ran import RecursiveAssignmentNetwork
+from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, history_mask
 from ...modules.sequence_backbone import SequenceBackbone
 from .configuration_intrr import IntRRConfig
+from .ran import RecursiveAssignmentNetwork
 
 
 @dataclass
@@ -35,6 +34,7 @@ class IntRRDecodingState:
 class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
     config_class = IntRRConfig
     base_model_prefix = "intrr"
+    pretrained_backbone_config = {"backbone": "causal_lm"}
 
     def __init__(self, config: IntRRConfig):
         super().__init__(config)
@@ -46,29 +46,17 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         if not config.shared_ran:  # "w/o Shared RAN": the user side gets its own codebooks and MLPs
             self.separate_user_ran = RecursiveAssignmentNetwork(**ran)
         self.backbone = SequenceBackbone(config.backbone, d, config.num_layers, config.num_heads, config.d_kv,
-                                         config.d_ff, config.dropout_rate, config.backbone_config,
+                                         config.intermediate_size, config.dropout_rate, config.backbone_config,
                                          max_positions=max(256, config.max_history + 1),
                                          hstu_use_time=config.hstu_use_time)
         nn.init.normal_(self.uid_embeddings.weight, std=1.0)  # unit scale, like the user state h_u it stands in for
         self.post_init()
 
-    def _init_weights(self, module):
-        if module is self:
-            return
-
-    @classmethod
-    def from_backbone(cls, name_or_path: str, codebook_sizes, num_items: int, **config_kwargs):
-        """IntRR on a pretrained causal LM (``"Qwen/Qwen3-0.6B"`` ...): its weights are loaded once."""
-        config_kwargs.pop("backbone", None)
-        config = IntRRConfig(backbone="causal_lm", codebook_sizes=codebook_sizes, num_items=num_items,
-                             backbone_config=backbone_config_dict(name_or_path), backbone_name_or_path=name_or_path,
-                             **config_kwargs)
-        model = cls(config)
-        model.backbone.load_pretrained(name_or_path)
-        return model
-
-    def backbone_sid_parameters(self):
-        return []
+    def pretrained_backbone_module(self) -> nn.Module:
+        """A pretrained causal LM is the body of the item-level sequence backbone."""
+        if self.config.backbone != "causal_lm":
+            raise ValueError("only the causal_lm backbone takes pretrained weights")
+        return self.backbone.body
 
     @property
     def user_ran(self) -> RecursiveAssignmentNetwork:
@@ -88,7 +76,7 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
 
     def _history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], extra_items=None):
         """Embed the history with one token per item; also the alignment log-likelihood of its distinct items."""
-        mask = (item_ids >= 0) if attention_mask is None else attention_mask.bool() & (item_ids >= 0)
+        mask = history_mask(item_ids, attention_mask)
         wanted = item_ids[mask]
         if extra_items is not None:
             wanted = torch.cat([wanted, extra_items])
@@ -99,12 +87,19 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         return embeds, mask, aln
 
     # ------------------------------------------------------------------ training forward
-    def forward(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+    def forward(self, item_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
                 labels: Optional[torch.LongTensor] = None, timestamps: Optional[torch.Tensor] = None,
-                target_items: Optional[torch.LongTensor] = None, **kwargs) -> GenRecOutput:
-        """``loss = L_rec + lambda * L_aln`` (Eq. 11); ``logits [B, L, K_max]`` of the user-side RAN."""
+                target_items: Optional[torch.LongTensor] = None, input_ids: Optional[torch.Tensor] = None,
+                **kwargs) -> GenRecOutput:
+        """``loss = L_rec + lambda * L_aln`` (Eq. 11) and the user-side RAN's ``logits [B, L, K_max]`` (Eq. 10),
+        teacher-forced on the labels (redistributed instead with ``user_teacher_forcing=False``); without labels
+        the first level's ``[B, 1, K_max]``."""
+        self.check_history_inputs(input_ids, attention_mask, item_ids)
         if labels is None:
-            raise ValueError("IntRR's forward needs the target SID codes as labels [B, L] (use generate() to decode)")
+            embeds, mask, _ = self._history(item_ids, attention_mask)
+            user = self.backbone.user_state(embeds, mask, timestamps)
+            first = self.user_ran.logits(self.user_ran.fuse(user, [], 0), 0)
+            return GenRecOutput(logits=self.pad_levels([first], max(self.config.codebook_sizes)))
         extra = None
         if self.config.alignment_items == "history_and_targets":
             extra = target_items if target_items is not None else self._items_of(labels)

@@ -3,7 +3,8 @@
 Two architectures share this config:
 
 * ``encoder_decoder`` (TIGER): a T5 built from ``T5Config``; defaults are the setting used by the
-  papers' TIGER baselines (4 + 4 layers, ``d_model`` 128, ``d_ff`` 1024, 6 heads x 64, dropout 0.1).
+  papers' TIGER baselines (4 + 4 layers, ``hidden_size`` (T5's ``d_model``) 128, ``intermediate_size``
+  (``d_ff``) 1024, 6 heads x 64, dropout 0.1). The T5 names are accepted as aliases.
 * ``decoder_only`` (ComeIR's "normal GR" baseline): any causal LM (Qwen3, LLaMA) given by
   ``backbone_config`` (a dict with ``model_type``), or created with
   ``TigerForGenerativeRecommendation.from_backbone("Qwen/Qwen3-0.6B", ...)``. The SID tokens get a new
@@ -26,7 +27,7 @@ ARCHITECTURES = ("encoder_decoder", "decoder_only")
 class TigerConfig(GenRecConfig):
     model_type = "tiger"
 
-    def __init__(self, architecture: str = "encoder_decoder", d_model: int = 128, d_ff: int = 1024,
+    def __init__(self, architecture: str = "encoder_decoder", hidden_size: int = 128, intermediate_size: int = 1024,
                  num_layers: int = 4, num_decoder_layers: int = 4, num_heads: int = 6, d_kv: int = 64,
                  dropout_rate: float = 0.1, feed_forward_proj: str = "relu", relative_attention_num_buckets: int = 32,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
@@ -36,8 +37,8 @@ class TigerConfig(GenRecConfig):
         if loss_vocabulary not in ("vocab", "level"):
             raise ValueError(f"loss_vocabulary must be 'vocab' or 'level', got {loss_vocabulary!r}")
         self.architecture = architecture
-        self.d_model = d_model
-        self.d_ff = d_ff
+        self.hidden_size = hidden_size
+        self.intermediate_size = intermediate_size
         self.num_layers = num_layers
         self.num_decoder_layers = num_decoder_layers
         self.num_heads = num_heads
@@ -53,7 +54,8 @@ class TigerConfig(GenRecConfig):
         super().__init__(**kwargs)
 
     def t5_config_dict(self) -> Dict[str, Any]:
-        return {"model_type": "t5", "vocab_size": self.sid_vocab_size, "d_model": self.d_model, "d_ff": self.d_ff,
+        return {"model_type": "t5", "vocab_size": self.sid_vocab_size, "d_model": self.hidden_size,
+                "d_ff": self.intermediate_size,
                 "num_layers": self.num_layers, "num_decoder_layers": self.num_decoder_layers,
                 "num_heads": self.num_heads, "d_kv": self.d_kv, "dropout_rate": self.dropout_rate,
                 "feed_forward_proj": self.feed_forward_proj,

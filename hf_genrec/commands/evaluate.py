@@ -1,0 +1,138 @@
+"""``hf-genrec evaluate`` and ``hf-genrec recommend``: a saved model's full-ranking metrics on a prepared split,
+the reference baselines on the same split, and top-K recommendations for one history."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .._version import __version__
+from ..data import PreparedDataset
+from ..utils.io import atomic_write_json
+from .common import SUMMARY_FILE, now
+
+
+def load_model_and_tokenizer(model_dir: str | os.PathLike, tokenizer_dir: Optional[str | os.PathLike] = None):
+    """``AutoModel`` + ``AutoTokenizer`` from a saved hf_genrec model folder (tokenizer beside the weights)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from ..auto import register_auto_classes
+
+    register_auto_classes()
+    model = AutoModel.from_pretrained(str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
+    tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
+    return model, tokenizer
+
+
+def run_baselines(prepared_dir: str | os.PathLike, split: str = "test") -> Dict[str, Dict[str, float]]:
+    """Most-popular and item-transition baselines on a prepared dataset (reference numbers)."""
+    from ..evaluation import MostPopular, TransitionBaseline, evaluate_ranker
+
+    prepared = PreparedDataset.load(prepared_dir)
+    train = prepared.splits["train"]
+    evaluation = prepared.splits[split]
+    results = {}
+    for name, cls in (("most_popular", MostPopular), ("item_transition", TransitionBaseline)):
+        ranker = cls(prepared.num_items).fit(train["history"], train["target"])
+        results[name] = evaluate_ranker(ranker, evaluation["history"], evaluation["target"])
+    return results
+
+
+def run_evaluate(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, split: str = "test",
+                 out: Optional[str | os.PathLike] = None, num_beams: Optional[int] = None, batch_size: int = 64,
+                 ks=(5, 10, 20), max_users: Optional[int] = None, tokenizer_dir: Optional[str] = None,
+                 device: Optional[str] = None) -> Dict[str, Any]:
+    """Full-ranking leave-one-out evaluation of a saved model; writes ``metrics.json`` (and ``summary.json``).
+
+    ``num_beams=None`` decodes with the model's own ``generation_config``."""
+    import torch
+
+    from ..evaluation import Evaluator
+
+    started = now()
+    model, tokenizer = load_model_and_tokenizer(model_dir, tokenizer_dir)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    prepared = PreparedDataset.load(prepared_dir)
+    if split not in prepared.splits:
+        raise ValueError(f"{prepared_dir} has no split {split!r}; splits: {list(prepared.splits)}")
+    if prepared.num_items != model.config.num_items:
+        raise ValueError(f"the model knows {model.config.num_items} items but {prepared_dir} has {prepared.num_items}")
+    t = time.perf_counter()
+    result = Evaluator(tokenizer, ks, num_beams, batch_size, max_users).evaluate(
+        model, prepared.splits[split], prepared.items["train_count"], device)
+    out = Path(out or model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {"split": split, "dataset": prepared.name, **result.to_dict(),
+               "seconds": round(time.perf_counter() - t, 3)}
+    atomic_write_json(out / "metrics.json", metrics)
+    summary = {"command": "evaluate", "hf_genrec_version": __version__, "started": started, "finished": now(),
+               "model": os.fspath(model_dir), "data": os.fspath(prepared_dir), "device": str(device), **metrics,
+               "outputs": {"metrics": str(out / "metrics.json")}}
+    atomic_write_json(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list:
+    """Item ids from a comma- or ``|``-separated list of item indices, raw item ids or exact titles."""
+    ids = items.get("item_ids") or []
+    titles = items.get("titles") or []
+    by_key = {str(k): i for i, k in enumerate(ids)}
+    by_title = {str(t).strip().lower(): i for i, t in enumerate(titles) if t}
+    separator = "|" if "|" in history else ","
+    resolved = []
+    for token in (t.strip() for t in history.split(separator) if t.strip()):
+        if token in by_key:
+            resolved.append(by_key[token])
+        elif token.lower() in by_title:
+            resolved.append(by_title[token.lower()])
+        elif token.isdigit() and int(token) < num_items:
+            resolved.append(int(token))
+        else:
+            raise ValueError(f"history item {token!r} is neither an item index, an item id nor a title of this model")
+    if not resolved:
+        raise ValueError("the history is empty")
+    return resolved
+
+
+def _hub_items(repo_id: str) -> Dict[str, Any]:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return json.loads(Path(hf_hub_download(repo_id, "items.json")).read_text(encoding="utf-8"))
+    except Exception:  # a model without display titles still recommends by index
+        return {}
+
+
+def run_recommend(model_dir: str, history: str, top_k: int = 10, num_beams: Optional[int] = None,
+                  out: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
+    """Top-K recommendations for one history; writes ``recommendations.json`` and ``summary.json`` to ``out``.
+
+    The beam is ``num_beams`` (default: the model's ``generation_config``), widened to ``top_k`` if narrower."""
+    from ..hub.export import load_items
+
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    local = Path(model_dir)
+    items = load_items(local) if local.is_dir() else _hub_items(model_dir)
+    history_ids = resolve_history(history, items, model.config.num_items)
+    history_ids = history_ids[-model.config.max_history:]
+    batch = tokenizer([history_ids], mode=model.config.input_mode, return_tensors="pt")
+    beams = max(num_beams or model.default_num_beams(), top_k)
+    output = model.generate(**batch, num_beams=beams, num_return_sequences=top_k)
+    titles, keys = items.get("titles") or [], items.get("item_ids") or []
+    rows = []
+    for rank, (item, score) in enumerate(zip(output.items[0].tolist(), output.scores[0].tolist()), start=1):
+        if item < 0:
+            continue
+        rows.append({"rank": rank, "item_idx": item, "item_id": keys[item] if item < len(keys) else str(item),
+                     "title": titles[item] if item < len(titles) else "", "score": round(score, 5)})
+    summary = {"command": "recommend", "hf_genrec_version": __version__, "model": str(model_dir),
+               "history": history_ids, "top_k": top_k, "num_beams": beams, "recommendations": rows}
+    if out is not None:
+        atomic_write_json(Path(out) / "recommendations.json", rows)
+        atomic_write_json(Path(out) / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,137 @@
+"""``hf-genrec train``: a model from a YAML run config (sections ``data``, ``model``, ``finetuning``, ``training``).
+
+Works in one process and under ``accelerate launch`` / ``torchrun`` (every process runs it; only the main
+process writes files). The model class declares the cached item features it reads
+(``item_feature_spec``); this command loads each from its source and installs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .._version import __version__
+from ..data import PreparedDataset
+from ..utils.io import atomic_write_json
+from .common import SUMMARY_FILE, now, read_json
+
+
+def _yaml_loader():
+    """A SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+        list("-+0123456789."))
+    return Loader
+
+
+def load_yaml_config(path: str | os.PathLike, overrides: Optional[list] = None) -> Dict[str, Any]:
+    """A YAML run config with ``section.key=value`` overrides (values parsed as YAML scalars)."""
+    import yaml
+
+    loader = _yaml_loader()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} not found")
+    config = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a run config must be a mapping with data/model/training sections")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        dotted, raw = item.split("=", 1)
+        node = config
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {key} is not a section")
+        node[keys[-1]] = yaml.load(raw, Loader=loader)
+    return config
+
+
+def _quantizer_codebooks(prepared_dir, sids_dir):
+    from ..quantization import Quantizer
+
+    folder = Path(sids_dir) / "quantizer"
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} is missing")
+    return [book.detach().float() for book in Quantizer.from_pretrained(folder).codebooks]
+
+
+def _item_embeddings(prepared_dir, sids_dir):
+    from ..embeddings import load_item_embeddings
+
+    return load_item_embeddings(prepared_dir)[0]
+
+
+#: where each :class:`~hf_genrec.modeling_utils.ItemFeature` source is read from: ``(prepared, sids) -> value``
+FEATURE_SOURCES = {"item_embeddings": _item_embeddings, "quantizer_codebooks": _quantizer_codebooks}
+
+
+def load_item_features(model_type: str, model_options: Dict[str, Any], tokenizer, prepared_dir,
+                       sids_dir) -> Dict[str, Any]:
+    """The cached item features that the configured model reads, loaded from the prepared data and SIDs folders."""
+    from ..models import model_classes
+
+    config_class, model_class = model_classes(model_type)
+    if not model_class.item_features:
+        return {}
+    config = config_class(codebook_sizes=tokenizer.codebook_sizes, num_items=tokenizer.num_items, **model_options)
+    features = {}
+    for feature in model_class.item_feature_spec(config):
+        try:
+            features[feature.name] = FEATURE_SOURCES[feature.source](prepared_dir, sids_dir)
+        except FileNotFoundError as error:
+            hint = f" or set model.{feature.opt_out.replace('=', ': ')}" if feature.opt_out else ""
+            raise FileNotFoundError(f"{error}: {model_type} reads {feature.description} from there; rebuild the "
+                                    f"data{hint}") from error
+    return features
+
+
+def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``)."""
+    import torch
+
+    from ..models import build_model
+    from ..tokenization import SIDTokenizer
+    from ..training import GenRecTrainer, LoraSettings, TrainingConfig, configure_finetuning
+
+    started = now()
+    data = config.get("data") or {}
+    if "prepared" not in data or "sids" not in data:
+        raise ValueError("the config's data section needs 'prepared' (hf-genrec prepare) and 'sids' (hf-genrec build-sids)")
+    prepared = PreparedDataset.load(data["prepared"])
+    tokenizer = SIDTokenizer.from_pretrained(Path(data["sids"]) / "tokenizer")
+    if tokenizer.num_items != prepared.num_items:
+        raise ValueError(f"the SIDs in {data['sids']} cover {tokenizer.num_items} items but {data['prepared']} has "
+                         f"{prepared.num_items}; build the SIDs from this prepared dataset")
+    model_options = dict(config.get("model") or {})
+    model_type = model_options.pop("type", "tiger")
+    training = TrainingConfig.from_dict(dict(config.get("training") or {}))
+    torch.manual_seed(training.seed)
+    features = load_item_features(model_type, model_options, tokenizer, data["prepared"], data["sids"])
+    model = build_model(model_type, tokenizer, **features, **model_options)
+    finetuning = dict(config.get("finetuning") or {})
+    mode = finetuning.get("mode", "full")
+    model = configure_finetuning(model, mode, LoraSettings(**(finetuning.get("lora") or {})))
+    trainer = GenRecTrainer(model, tokenizer, prepared.splits["train"], prepared.splits["validation"],
+                            prepared.splits["test"], training, prepared.items["train_count"],
+                            run_metadata={"model_type": model_type, "model": model_options, "finetuning": finetuning,
+                                          "data": data},
+                            item_titles=prepared.items["title"], dataset_name=prepared.name,
+                            sid_quality=read_json(Path(data["sids"]) / SUMMARY_FILE))
+    result = trainer.train()
+    summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": now(),
+               "config": config, **result}
+    if trainer.is_main:
+        atomic_write_json(Path(training.output_dir) / SUMMARY_FILE, summary)
+    return summary

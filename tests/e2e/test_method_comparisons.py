@@ -1,0 +1,77 @@
+"""Same-budget method comparisons on the embedded default (minutes of training each): slow tests.
+
+Each comparison trains the methods with the same data, SIDs, epochs, batch, learning rate and seed
+(``helpers.tiny.SAME_BUDGET_TRAINING``) and compares test Recall@10.
+"""
+
+import pytest
+import torch
+
+from helpers.tiny import SAME_BUDGET_TRAINING
+
+pytestmark = pytest.mark.slow
+
+
+def _recall_at_10(embedded_default, tmp_path, name, model):
+    from hf_genrec.commands.train import run_train
+
+    summary = run_train({"data": embedded_default, "model": model,
+                         "training": {**SAME_BUDGET_TRAINING, "output_dir": str(tmp_path / name)}})
+    return summary["test"]["metrics"]["recall@10"]
+
+
+def test_intrr_beats_tiger_on_the_embedded_default_with_the_same_budget(embedded_default, tmp_path):
+    """IntRR's acceptance: both get 5 epochs (IntRR also needs about a third of TIGER's wall-clock time)."""
+    models = {"tiger": {"type": "tiger", "hidden_size": 64, "intermediate_size": 256, "num_layers": 2,
+                        "num_decoder_layers": 2, "num_heads": 4, "d_kv": 16, "max_history": 10},
+              "intrr": {"type": "intrr", "backbone": "t5", "hidden_size": 64, "intermediate_size": 256, "num_layers": 2,
+                        "num_heads": 4, "d_kv": 16, "max_history": 10}}
+    results = {name: _recall_at_10(embedded_default, tmp_path, name, model) for name, model in models.items()}
+    print(f"test recall@10: IntRR {results['intrr']:.4f} vs TIGER {results['tiger']:.4f}")
+    assert results["intrr"] > results["tiger"]
+
+
+@pytest.mark.parametrize("architecture", ["normal", "nezha"])
+def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architecture, embedded_default, tmp_path):
+    """ComeIR's acceptance: a tiny Qwen3; ComeIR vs the flattened input and +TM with the same backbone."""
+    base = {"type": "comeir", "architecture": architecture, "hidden_size": 64, "num_layers": 2, "num_heads": 4,
+            "max_history": 10, "intra_scale": 0.25, "inter_scale": 0.25, "engram_dim": 64}
+    results = {representation: _recall_at_10(embedded_default, tmp_path, representation,
+                                             {**base, "representation": representation})
+               for representation in ("comeir", "flatten", "token_merge")}
+    print(f"test recall@10 ({architecture}): " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    assert results["comeir"] > results["flatten"] and results["comeir"] > results["token_merge"]
+
+
+def test_small_tiger_trained_with_transformers_trainer_beats_most_popular(embedded_default, tmp_path):
+    """A small TIGER trained by plain ``transformers.Trainer`` for 3 epochs beats most-popular on Recall@10."""
+    from pathlib import Path
+
+    from transformers import Trainer, TrainingArguments
+
+    from hf_genrec.data import PreparedDataset
+    from hf_genrec.evaluation import Evaluator, MostPopular, evaluate_ranker
+    from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+    from hf_genrec.tokenization import SIDTokenizer
+    from hf_genrec.training import GenRecCollator
+
+    prepared = PreparedDataset.load(embedded_default["prepared"])
+    tok = SIDTokenizer.from_pretrained(Path(embedded_default["sids"]) / "tokenizer")
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(TigerConfig(
+        codebook_sizes=tok.codebook_sizes, num_items=tok.num_items, max_history=10, hidden_size=64,
+        intermediate_size=256, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=16))
+    model.set_catalog(tok)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=256, learning_rate=3e-3,
+                             num_train_epochs=3, warmup_steps=30, weight_decay=0.01, save_strategy="no", report_to=[],
+                             remove_unused_columns=False, use_cpu=True, disable_tqdm=True, seed=0, logging_steps=50)
+    Trainer(model=model, args=args, train_dataset=prepared.splits["train"],
+            data_collator=GenRecCollator(tok, "flat", 10)).train()
+    result = Evaluator(tok, ks=(10,), num_beams=20, batch_size=256, show_progress=False).evaluate(
+        model, prepared.splits["test"], prepared.items["train_count"])
+    train = prepared.splits["train"]
+    popular = evaluate_ranker(MostPopular(prepared.num_items).fit(train["history"], train["target"]),
+                              prepared.splits["test"]["history"], prepared.splits["test"]["target"], ks=(10,))
+    print(f"TIGER recall@10 {result.metrics['recall@10']:.4f} vs most-popular {popular['recall@10']:.4f}")
+    assert result.metrics["recall@10"] > 1.5 * popular["recall@10"]
+    assert result.groups["popular"]["users"] > 0

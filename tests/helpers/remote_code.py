@@ -1,0 +1,51 @@
+"""Load a model folder with ``trust_remote_code=True`` in a fresh process where hf_genrec cannot be imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+HIDDEN_PACKAGE_SCRIPT = r"""
+import importlib.abc, importlib.util, json, sys
+
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "hf_genrec" or name.startswith("hf_genrec."):
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden for this test)")
+        return None
+
+sys.meta_path.insert(0, Hide())
+try:
+    import hf_genrec
+    raise SystemExit("hf_genrec must not be importable here")
+except ModuleNotFoundError:
+    pass
+from transformers import AutoModel, AutoTokenizer
+folder, histories = sys.argv[1], json.loads(sys.argv[2])
+try:
+    AutoModel.from_pretrained(folder)
+    raise SystemExit("loading without trust_remote_code must fail")
+except ValueError:
+    pass
+model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+batch = tokenizer(histories, return_tensors="pt")
+out = model.generate(**batch, num_beams=5)
+print("RESULT " + json.dumps({"items": out.items.tolist(), "module": type(model).__module__,
+                             "hf_genrec": "hf_genrec" in sys.modules}))
+"""
+
+
+def load_without_hf_genrec(folder: Path, workdir: Path, histories: List[List[int]]) -> Dict[str, Any]:
+    """Run the script above on ``folder``; returns ``{"items", "module", "hf_genrec"}`` of its beam-5 decode."""
+    script = workdir / "load_without_hf_genrec.py"
+    script.write_text(HIDDEN_PACKAGE_SCRIPT)
+    env = dict(os.environ, HF_MODULES_CACHE=str(workdir / "modules"))
+    result = subprocess.run([sys.executable, str(script), str(folder), json.dumps(histories)], capture_output=True,
+                            text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)  # the opt-in prompt gets "no"
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.split("RESULT ", 1)[1].splitlines()[0])

@@ -1,0 +1,123 @@
+"""The tiny catalogs, model configurations and training budgets the tests share.
+
+* :data:`SIZES` / :data:`CODES`: a catalog of 30-odd items with 3 SID levels of 4, 3 and 5 codes;
+* :func:`random_catalog`: another seeded catalog of any size (shuffled item order);
+* :data:`TINY_MODELS`: for every registered model type, one or more tiny variants (config options) that the
+  common model suite (``tests/models/test_common.py``) runs; a new method joins the suite by adding its entry;
+* :func:`tiny_model`: a freshly built model of a variant for a catalog, with its item features installed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+SIZES = [4, 3, 5]
+CODES = torch.unique(torch.stack([torch.randint(0, s, (40,), generator=torch.Generator().manual_seed(i))
+                                  for i, s in enumerate(SIZES)], 1), dim=0)
+NUM_ITEMS = len(CODES)
+HISTORIES = ([0, 1, 2, 3], [5], [7, 7, 9])
+
+QWEN = {"model_type": "qwen3", "vocab_size": 8, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8, "max_position_embeddings": 64}
+LLAMA = {"model_type": "llama", "vocab_size": 8, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+         "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8, "max_position_embeddings": 64}
+
+TINY_TIGER_T5 = dict(hidden_size=16, intermediate_size=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8)
+TINY_INTRR = dict(hidden_size=16, num_layers=1, num_heads=2, d_kv=8, intermediate_size=32)
+TINY_COMEIR = dict(hidden_size=16, num_layers=1, num_heads=2, engram_dim=8, intra_heads=2, inter_heads=4,
+                   intra_scale=1.0, inter_scale=0.5)
+
+#: every registered model type -> {variant name: config options}; the common suite runs each variant
+TINY_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    "tiger": {"t5": dict(TINY_TIGER_T5),
+              "decoder_only": dict(architecture="decoder_only", backbone_config=QWEN)},
+    "intrr": {"t5": dict(TINY_INTRR), "hstu": dict(TINY_INTRR, backbone="hstu")},
+    "comeir": {"comeir": dict(TINY_COMEIR), "nezha": dict(TINY_COMEIR, architecture="nezha"),
+               "flatten": dict(TINY_COMEIR, representation="flatten")},
+}
+
+#: the run-config training section of the same-budget method comparisons on the embedded default
+SAME_BUDGET_TRAINING = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size": 256, "num_epochs": 5,
+                        "warmup_steps": 30, "eval_num_beams": 20, "eval_max_users": 500, "early_stopping_patience": 0,
+                        "report_to": [], "seed": 0, "show_progress": False}
+
+#: a TIGER small enough for training tests on the small synthetic dataset
+TINY_TIGER = {"type": "tiger", "hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_decoder_layers": 1,
+              "num_heads": 2, "d_kv": 16, "max_history": 5}
+
+
+def random_catalog(n: int, sizes: List[int], seed: int = 0) -> torch.Tensor:
+    """Up to ``n`` distinct random SIDs with the given codebook sizes, in a seeded random item order."""
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.unique(torch.stack([torch.randint(0, s, (n,), generator=g) for s in sizes], 1), dim=0)
+    return codes[torch.randperm(len(codes), generator=g)]
+
+
+def item_features(model_type: str, codes: torch.Tensor, sizes: List[int], seed: int = 0) -> Dict[str, Any]:
+    """Random values for every item feature the model class declares (12-d item vectors, 6-d codebooks)."""
+    from hf_genrec.models import model_classes
+
+    g = torch.Generator().manual_seed(seed)
+    features = {}
+    for feature in model_classes(model_type)[1].item_features:
+        if feature.layout == "per_item":
+            features[feature.name] = torch.randn(len(codes), 12, generator=g)
+        else:
+            features[feature.name] = [torch.randn(size, 6, generator=g) for size in sizes]
+    return features
+
+
+def tiny_model(model_type: str, variant: str, codes: torch.Tensor = CODES, sizes: List[int] = SIZES, seed: int = 0,
+               **options):
+    """A tiny model of ``TINY_MODELS[model_type][variant]`` (+ ``options``) for a catalog, and its tokenizer."""
+    from hf_genrec.models import build_model
+    from hf_genrec.tokenization import SIDTokenizer
+
+    tokenizer = SIDTokenizer.from_sids(codes, sizes)
+    torch.manual_seed(seed)
+    model = build_model(model_type, tokenizer, **item_features(model_type, codes, sizes, seed),
+                        **{**TINY_MODELS[model_type][variant], **options})
+    return model.eval(), tokenizer
+
+
+HUB_SIDS = torch.unique(torch.stack([torch.randint(0, s, (60,), generator=torch.Generator().manual_seed(i))
+                                     for i, s in enumerate([5, 4, 3])], 1), dim=0)
+
+
+def save_tiny_tiger_folder(tmp_path: Path) -> Path:
+    """A self-contained TIGER model folder (``save_model_folder``) over :data:`HUB_SIDS`, with ids, titles,
+    metrics and a card: what the Hub tests push and load."""
+    from hf_genrec.hub import save_model_folder
+    from hf_genrec.models import build_model
+    from hf_genrec.tokenization import SIDTokenizer
+
+    tok = SIDTokenizer.from_sids(HUB_SIDS, [5, 4, 3], item_keys=[f"I{i}" for i in range(len(HUB_SIDS))])
+    torch.manual_seed(0)
+    model = build_model("tiger", tok, hidden_size=32, intermediate_size=64, num_layers=1, num_decoder_layers=1,
+                        num_heads=2, d_kv=16)
+    metrics = {"test": {"metrics": {"recall@10": 0.25, "ndcg@10": 0.125}, "num_users": 100}}
+    return save_model_folder(model, tok, tmp_path / "folder", metrics=metrics, training={"learning_rate": 0.001},
+                             item_titles=[f"Title {i}" for i in range(len(HUB_SIDS))], dataset_name="synthetic")
+
+
+def save_tiny_causal_lm(kind: str, folder: Path) -> Path:
+    """A tiny random Qwen3 or LLaMA saved to ``folder/kind``, to be loaded "by path" exactly as a Hub id would be."""
+    from transformers import AutoModel, LlamaConfig, Qwen3Config
+
+    common = dict(vocab_size=32, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=512)
+    config = Qwen3Config(head_dim=16, **common) if kind == "qwen3" else LlamaConfig(**common)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder / kind)
+    return folder / kind
+
+
+def shared_root() -> Path:
+    """``../shared`` beside the repository (or ``HF_GENREC_SHARED``)."""
+    return Path(os.environ.get("HF_GENREC_SHARED", REPO_ROOT.parent / "shared"))

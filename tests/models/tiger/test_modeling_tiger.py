@@ -1,0 +1,108 @@
+"""TIGER: both architectures train (``transformers.Trainer`` too), the level loss, hashed user tokens, a LLaMA
+backbone, save/load through ``AutoModel``. The minutes-long quality checks are in ``tests/e2e``."""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, Trainer, TrainingArguments
+
+import hf_genrec  # noqa: F401
+from hf_genrec.data import PreparedDataset
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+from hf_genrec.tokenization import SIDTokenizer
+from hf_genrec.training import GenRecCollator
+
+SMALL = dict(hidden_size=64, intermediate_size=256, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=16)
+
+
+def tiny_setup(architecture="encoder_decoder", **extra):
+    sizes = [4, 4, 3]
+    codes = torch.unique(torch.stack([torch.randint(0, s, (40,), generator=torch.Generator().manual_seed(i))
+                                      for i, s in enumerate(sizes)], 1), dim=0)
+    tok = SIDTokenizer.from_sids(codes, sizes)
+    torch.manual_seed(0)
+    config = TigerConfig(architecture=architecture, codebook_sizes=sizes, num_items=len(codes), hidden_size=32, intermediate_size=64,
+                         num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, **extra)
+    model = TigerForGenerativeRecommendation(config)
+    model.set_catalog(tok)
+    return model, tok
+
+
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+def test_forward_loss_and_overfit_one_batch(architecture):
+    model, tok = tiny_setup(architecture, dropout_rate=0.0)  # a deterministic fit of three examples
+    batch = tok([[0, 1, 2], [3, 4], [5]], return_tensors="pt")
+    labels = tok.encode_targets([7, 8, 9])
+    out = model(**batch, labels=labels)
+    assert out.logits.shape == (3, 3, max(tok.codebook_sizes)) and out.loss.ndim == 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+    model.eval()  # judge the fit without dropout noise
+    assert model(**batch, labels=labels).loss.item() < 0.2
+    assert model.generate(**batch, num_beams=4, num_return_sequences=1).items[:, 0].tolist() == [7, 8, 9]
+
+
+def test_level_loss_user_tokens_and_errors():
+    model, tok = tiny_setup(loss_vocabulary="level", user_hash_buckets=16)
+    batch = tok([[0, 1], [2]], return_tensors="pt")
+    with pytest.raises(ValueError, match="pass user_ids"):
+        model(**batch, labels=tok.encode_targets([3, 4]))
+    model.eval()  # no dropout: the two forward passes below must agree
+    out = model(**batch, labels=tok.encode_targets([3, 4]), user_ids=torch.tensor([5, 6]))
+    assert torch.isfinite(out.loss)
+    assert model.generate(**batch, user_ids=torch.tensor([5, 6]), num_beams=3).items.shape == (2, 3)
+    first = model(**batch, user_ids=torch.tensor([5, 6]))  # no labels: the first level's logits
+    assert first.loss is None and torch.allclose(first.logits[:, 0], out.logits[:, 0], atol=1e-6)
+    with pytest.raises(ValueError, match="catalog has shape"):
+        model.set_catalog(torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="architecture must be"):
+        TigerConfig(architecture="rnn")
+
+
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+def test_save_and_auto_model_reload_generate_the_same(architecture, tmp_path):
+    model, tok = tiny_setup(architecture)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "tiger"
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(loaded, TigerForGenerativeRecommendation)
+    assert torch.equal(loaded.item_sids, model.item_sids)
+    batch = tok([[0, 1, 2], [3]], return_tensors="pt")
+    a, b = model.generate(**batch, num_beams=5), loaded.generate(**batch, num_beams=5)
+    assert torch.equal(a.items, b.items) and torch.allclose(a.scores, b.scores)
+
+
+def test_decoder_only_accepts_a_llama_backbone():
+    llama = {"model_type": "llama", "vocab_size": 8, "hidden_size": 32, "intermediate_size": 64,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "max_position_embeddings": 256}
+    model, tok = tiny_setup("decoder_only", backbone_config=llama)
+    assert type(model.backbone).__name__ == "LlamaModel"
+    batch = tok([[0, 1, 2]], return_tensors="pt")
+    assert torch.isfinite(model(**batch, labels=tok.encode_targets([3])).loss)
+    assert model.generate(**batch, num_beams=4).items.shape == (1, 4)
+
+
+def test_trains_under_transformers_trainer(prepared_synthetic, synthetic_sids, tmp_path):
+    """Plain ``transformers.Trainer`` with the GenRecCollator trains TIGER (a few steps; the loss goes down).
+    The minutes-long quality check (beats most-popular) is ``tests/e2e/test_method_comparisons.py``."""
+    prepared = PreparedDataset.load(prepared_synthetic)
+    tok = SIDTokenizer.from_pretrained(synthetic_sids / "tokenizer")
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=tok.codebook_sizes, num_items=tok.num_items,
+                                                         max_history=5, dropout_rate=0.0, **SMALL))
+    model.set_catalog(tok)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=64, learning_rate=3e-3,
+                             max_steps=30, save_strategy="no", report_to=[], remove_unused_columns=False, use_cpu=True,
+                             disable_tqdm=True, seed=0, logging_steps=10)
+    trainer = Trainer(model=model, args=args, train_dataset=prepared.splits["train"],
+                      data_collator=GenRecCollator(tok, "flat", 5))
+    trainer.train()
+    losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert model.generate(**tok([[0, 1, 2]], return_tensors="pt"), num_beams=5).items.shape == (1, 5)

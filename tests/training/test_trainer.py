@@ -1,0 +1,161 @@
+"""The accelerate trainer: outputs, early stopping, bit-exact resume, data-parallel processes, CLI, recommend."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from hf_genrec.cli import main
+from hf_genrec.data import PreparedDataset
+from hf_genrec.commands.train import load_yaml_config, run_train
+from hf_genrec.training import TrainingConfig
+
+
+def test_train_writes_everything(run_config):
+    run_config["training"]["report_to"] = ["tensorboard"]
+    summary = run_train(run_config)
+    out = Path(run_config["training"]["output_dir"])
+    users = len(PreparedDataset.load(run_config["data"]["prepared"]).splits["test"])
+    assert summary["epochs_completed"] == 2 and summary["global_step"] % 2 == 0
+    assert summary["test"]["num_users"] == users and "recall@10" in summary["test"]["metrics"]
+    assert summary["best_step"] is not None and (out / f"checkpoint-{summary['best_step']}").exists()
+    assert len(list(out.glob("checkpoint-*"))) <= 3  # save_total_limit 2 + the best one
+    folder = out / "model"
+    for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json",
+                 "semantic_ids.json", "catalog_trie.safetensors", "items.json", "metrics.json", "README.md"):
+        assert (folder / name).exists(), name
+    assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    card = (folder / "README.md").read_text()
+    assert "collision rate per level before handling" in card and "rqkmeans" in card
+    assert list(out.rglob("events.out.tfevents.*")), "TensorBoard events were not written"
+    assert json.loads((out / "summary.json").read_text())["command"] == "train"
+    history = json.loads((out / "training_history.json").read_text())
+    assert history["train"] and len(history["validation"]) == 2
+    model = AutoModel.from_pretrained(folder)
+    best = load_file(str(out / f"checkpoint-{summary['best_step']}" / "model.safetensors"))
+    assert torch.equal(model.state_dict()["backbone.decoder.block.0.layer.0.SelfAttention.q.weight"],
+                       best["backbone.decoder.block.0.layer.0.SelfAttention.q.weight"])
+
+
+def test_early_stopping_with_patience(run_config):
+    run_config["training"].update(learning_rate=0.0, num_epochs=5, early_stopping_patience=1, warmup_steps=0,
+                                  scheduler="constant")
+    summary = run_train(run_config)
+    # nothing can improve with lr 0: the second evaluation triggers the stop
+    assert summary["early_stopped"] is True and summary["global_step"] == 2 * (summary["global_step"] // 2)
+    assert summary["epochs_completed"] <= 2
+
+
+def test_resume_is_bit_exact(run_config, tmp_path):
+    base = dict(run_config["training"], max_steps=8, eval_steps=4, num_epochs=1, warmup_steps=2, final_test=False,
+                gradient_accumulation_steps=1)
+    full = dict(base, output_dir=str(tmp_path / "full"))
+    run_train({**run_config, "training": full})
+    interrupted = dict(base, output_dir=str(tmp_path / "split"), stop_at_step=4)
+    stopped = run_train({**run_config, "training": interrupted})
+    assert stopped["stopped_at_step"] == 4 and not (tmp_path / "split" / "checkpoint-8").exists()
+    resumed = dict(base, output_dir=str(tmp_path / "split"), resume_from="latest")
+    run_train({**run_config, "training": resumed})
+    a = load_file(str(tmp_path / "full" / "checkpoint-8" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "checkpoint-8" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    state = json.loads((tmp_path / "split" / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8 and state["resumed_from"].endswith("checkpoint-4")
+
+
+def test_config_validation_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"training": {"learning_rate": 0.1}}))
+    config = load_yaml_config(path, ["training.learning_rate=1e-4", "model.hidden_size=8", "training.report_to=[]"])
+    assert config["training"]["learning_rate"] == 1e-4 and config["model"]["hidden_size"] == 8
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_yaml_config(path, ["nonsense"])
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainingConfig.from_dict({"learning_rat": 1})
+    with pytest.raises(ValueError, match="scheduler must be"):
+        TrainingConfig(scheduler="exponential")
+    # YAML 1.1 reads a bare `no` as false: both spellings mean no mixed precision
+    assert load_yaml_config(path, ["training.mixed_precision=no"])["training"]["mixed_precision"] is False
+    assert TrainingConfig(mixed_precision=False).mixed_precision == "no"
+    with pytest.raises(ValueError, match="mixed_precision must be"):
+        TrainingConfig(mixed_precision="fp8")
+
+
+def test_cli_train_and_recommend(run_config, tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(run_config))
+    assert main(["train", "--config", str(path), "training.num_epochs=1"]) == 0
+    folder = Path(run_config["training"]["output_dir"]) / "model"
+    items = json.loads((folder / "items.json").read_text())
+    title = items["titles"][3]
+    code = main(["recommend", "--model", str(folder), "--history", f"0|{items['item_ids'][1]}|{title}",
+                 "--top-k", "5", "--out", str(tmp_path / "rec")])
+    assert code == 0
+    rows = json.loads((tmp_path / "rec" / "recommendations.json").read_text())
+    assert len(rows) == 5 and all(r["title"] for r in rows)
+    summary = json.loads((tmp_path / "rec" / "summary.json").read_text())
+    assert summary["history"] == [0, 1, 3]
+    assert main(["recommend", "--model", str(folder), "--history", "no such item"]) == 2
+    assert "neither an item index" in capsys.readouterr().err
+
+
+def _launch_env():
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", HF_GENREC_DISABLE_PROGRESS="1",
+               MASTER_PORT=str(29500 + os.getpid() % 1000))
+    return env
+
+
+def test_two_processes_really_split_the_data(run_config, tmp_path):
+    """``accelerate launch`` with 2 CPU processes (gloo): each trains on its own batches, metrics are gathered."""
+    run_config["training"].update(num_epochs=1, output_dir=str(tmp_path / "ddp"))
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(run_config))
+    accelerate = Path(sys.executable).parent / "accelerate"
+    result = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_genrec.cli", "train",
+                             "--config", str(path)], capture_output=True, text=True, env=_launch_env(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["processes"] == 2
+    prepared = PreparedDataset.load(run_config["data"]["prepared"])
+    counts = summary["samples_per_process"]
+    assert set(counts) == {"0", "1"} and abs(counts["0"] - counts["1"]) <= run_config["training"]["batch_size"]
+    # together the two processes covered the training split once (accelerate pads the last batch of one rank)
+    assert len(prepared.splits["train"]) <= counts["0"] + counts["1"] < len(prepared.splits["train"]) + 64
+    first = summary["first_batch_users_per_process"]
+    assert first["0"] != first["1"]
+    assert summary["test"]["num_users"] == len(prepared.splits["test"]) and summary["test"]["processes"] == 2
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
+    """DeepSpeed ZeRO-2/3 under torchrun with 2 CPU processes (the engine is wrapped directly on CPU)."""
+    pytest.importorskip("deepspeed", reason="install the deepspeed extra: pip install -e '.[deepspeed]'")
+    from helpers.tiny import REPO_ROOT as repo
+
+    run_config["training"].update(num_epochs=1, output_dir=str(tmp_path / f"zero{stage}"),
+                                  deepspeed_config=str(repo / "examples" / "deepspeed" / f"zero{stage}.json"))
+    path = tmp_path / "ds.yaml"
+    path.write_text(yaml.safe_dump(run_config))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(29600 + stage + os.getpid() % 200),
+                             "-m", "hf_genrec.cli", "train", "--config", str(path)],
+                            capture_output=True, text=True, env=_launch_env(), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / f"zero{stage}" / "summary.json").read_text())
+    assert summary["distributed_type"] == "DEEPSPEED" and summary["zero_stage"] == stage and summary["processes"] == 2
+    assert set(summary["samples_per_process"]) == {"0", "1"}
+    history = json.loads((tmp_path / f"zero{stage}" / "training_history.json").read_text())
+    assert history["train"][-1]["loss"] < history["train"][0]["loss"]
+    checkpoint = Path(summary["model_folder"]).parent / f"checkpoint-{summary['best_step']}"
+    assert (checkpoint / "deepspeed").is_dir()
+    model = AutoModel.from_pretrained(summary["model_folder"])  # gathered full weights, plain hf_genrec folder
+    assert model.config.num_items == len(PreparedDataset.load(run_config["data"]["prepared"]).items)
