@@ -74,44 +74,27 @@ def _import_in_progress() -> bool:
 
 
 class _RegisterOnFirstUse(dict):
-    """The ``_extra_content`` dict of a transformers Auto mapping that registers hf_genrec before its first read
-    (unless an import is in progress, see :func:`_import_in_progress`)."""
+    """The ``_extra_content`` dict of a transformers Auto mapping that registers hf_genrec before it is first read
+    (unless an import is in progress, see :func:`_import_in_progress`). Writes pass through unchanged."""
 
     def _ready(self) -> None:
         if not _REGISTERED and not _REGISTERING and not _import_in_progress():
             register_auto_classes()
 
-    def __contains__(self, key):
-        self._ready()
-        return super().__contains__(key)
 
-    def __getitem__(self, key):
-        self._ready()
-        return super().__getitem__(key)
+def _registering_first(name: str):
+    method = getattr(dict, name)
 
-    def __iter__(self):
+    def read(self, *args):
         self._ready()
-        return super().__iter__()
+        return method(self, *args)
 
-    def __len__(self):
-        self._ready()
-        return super().__len__()
+    read.__name__ = name
+    return read
 
-    def get(self, key, default=None):
-        self._ready()
-        return super().get(key, default)
 
-    def keys(self):
-        self._ready()
-        return super().keys()
-
-    def values(self):
-        self._ready()
-        return super().values()
-
-    def items(self):
-        self._ready()
-        return super().items()
+for _name in ("__contains__", "__getitem__", "__iter__", "__len__", "get", "keys", "values", "items"):
+    setattr(_RegisterOnFirstUse, _name, _registering_first(_name))
 
 
 def _arm(module) -> None:

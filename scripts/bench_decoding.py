@@ -22,8 +22,8 @@ Usage: .venv/bin/python scripts/bench_decoding.py [--repeats 7] [--out runs/benc
 
 import argparse
 import json
-import statistics
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -85,7 +85,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-
     from helpers.hf_reference import trie_prefix_allowed_tokens_fn
 
     device = torch.device(args.device)

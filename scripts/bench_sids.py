@@ -26,9 +26,9 @@ def main() -> int:
     parser.add_argument("--codebook-size", type=int, default=256)
     args = parser.parse_args()
 
-    from hf_genrec.embeddings.encoder import default_cache_dir
     from hf_genrec.commands.build_sids import run_build_sids
     from hf_genrec.commands.prepare import run_prepare
+    from hf_genrec.embeddings.encoder import default_cache_dir
 
     data = Path(args.shared) / "datasets" / "amazon-beauty-2014"
     if not data.is_dir():

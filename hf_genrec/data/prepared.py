@@ -27,8 +27,8 @@ from ..defaults import DEFAULT_TEXT_FIELDS
 from ..utils.io import atomic_output_dir, atomic_write_json
 from .errors import DataFormatError
 from .items import build_item_table
-from .preprocessing import (TRAIN_EXAMPLE_MODES, check_sequence_lengths, drop_short_users, history_lengths, kcore_filter,
-                            leave_one_out, reindex, remove_consecutive_duplicates, sequence_statistics,
+from .preprocessing import (TRAIN_EXAMPLE_MODES, check_sequence_lengths, drop_short_users, history_lengths,
+                            kcore_filter, leave_one_out, reindex, remove_consecutive_duplicates, sequence_statistics,
                             sort_chronologically, split_sizes, training_counts, user_offsets)
 from .schema import TIMESTAMP, InteractionLog
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np

@@ -11,7 +11,6 @@ running every beam's sequence separately (checked by the tests), at the cost of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 

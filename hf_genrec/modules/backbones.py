@@ -56,7 +56,7 @@ def default_decoder_config(hidden_size: int = 128, num_layers: int = 4, num_head
             "tie_word_embeddings": False}
 
 
-def prompt_positions(mask: "torch.Tensor") -> "torch.Tensor":
+def prompt_positions(mask):
     """Position ids of a left-padded sequence: 0 at its first real token, counting only real tokens."""
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
 

@@ -2,7 +2,8 @@
 row-sparse optimizer for hash tables."""
 
 from ..data.collator import GenRecCollator
-from .backends import AccelerateBackend, AccelerateDeepSpeedBackend, DirectDeepSpeedBackend, TrainingBackend, make_backend
+from .backends import (AccelerateBackend, AccelerateDeepSpeedBackend, DirectDeepSpeedBackend, TrainingBackend,
+                       make_backend)
 from .config import TrainingConfig
 from .lora import LoraSettings, apply_lora, configure_finetuning, freeze_backbone, merge_lora, trainable_parameters
 from .sparse_optim import SparseAwareAdamW, clip_grad_norm_, sparse_parameters

@@ -139,7 +139,6 @@ def save_checkpoint(folder: str | os.PathLike, model_state: Dict[str, torch.Tens
 
 def load_checkpoint(folder: str | os.PathLike, model, optimizer, scheduler, rank: int = 0) -> Dict[str, Any]:
     """Restore model, optimizer, scheduler and this rank's RNG; return the trainer state."""
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     if not (folder / TRAINER_STATE).exists():

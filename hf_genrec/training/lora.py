@@ -12,7 +12,7 @@ saved and re-attached with peft.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 from torch import nn

@@ -71,7 +71,8 @@ class _RowDataset(torch.utils.data.Dataset):
 
 
 def _scheduler(optimizer, kind: str, warmup: int, total: int):
-    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
 
     if kind == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, warmup, max(total, 1))

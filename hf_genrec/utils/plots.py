@@ -23,9 +23,9 @@ def _pyplot():
 
 def _save(fig, path: str | os.PathLike) -> Path:
     """Write the figure through a temporary file and a rename, then release it."""
-    from .io import atomic_write_bytes
-
     import io
+
+    from .io import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

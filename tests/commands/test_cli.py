@@ -8,15 +8,28 @@ import sys
 from helpers.writers import write_lines, write_two_file
 
 from hf_genrec.cli import main
+from hf_genrec.commands.quickstart import run_quickstart
 from hf_genrec.data import PreparedDataset, SyntheticConfig
 from hf_genrec.embeddings import load_item_embeddings
-from hf_genrec.commands.quickstart import run_quickstart
 
 
 def test_console_entry_point_is_installed():
     bin_dir = os.path.dirname(sys.executable)
     result = subprocess.run([os.path.join(bin_dir, "hf-genrec"), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "hf_genrec" in result.stdout
+
+
+def test_help_and_a_mistyped_command_answer_without_loading_torch_or_transformers():
+    """``hf-genrec --help`` starts like a light tool (``scripts/bench_startup.py`` measures how fast)."""
+    probe = ("import sys\nfrom hf_genrec.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n    code = exit.code\n"
+             "print('LOADED', sorted(m for m in ('torch', 'transformers', 'datasets', 'pandas') if m in sys.modules))")
+    for args, code in ((["--help"], 0), (["train", "--help"], 0), (["evaluate", "--help"], 0), (["trian"], 2)):
+        result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines()[-1] == "LOADED []", (args, result.stdout[-500:])
+        if args == ["trian"]:
+            assert "invalid choice: 'trian'" in result.stderr
 
 
 def test_synthetic_then_prepare_with_embeddings(tmp_path, capsys):

@@ -1,13 +1,12 @@
 """Every example config parses, its training section validates and its model section builds a config."""
 
-from pathlib import Path
 
 import pytest
-
-from hf_genrec.models import MODEL_TYPES
-from hf_genrec.commands.train import load_yaml_config
-from hf_genrec.training import TrainingConfig
 from helpers.tiny import REPO_ROOT
+
+from hf_genrec.commands.train import load_yaml_config
+from hf_genrec.models import MODEL_TYPES
+from hf_genrec.training import TrainingConfig
 
 CONFIGS = sorted((REPO_ROOT / "examples" / "configs").glob("*.yaml"))
 

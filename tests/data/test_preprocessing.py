@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from hf_genrec.data import DataFormatError, InteractionLog, PrepareConfig, prepare_dataset
 from hf_genrec.data.items import build_item_table, item_text, validate_template
-from hf_genrec.data.preprocessing import (as_lists, kcore_filter, leave_one_out, remove_consecutive_duplicates,
-                                          reindex, sort_chronologically, training_counts, user_offsets)
+from hf_genrec.data.preprocessing import (as_lists, kcore_filter, leave_one_out, reindex, remove_consecutive_duplicates,
+                                          sort_chronologically, training_counts, user_offsets)
 
 
 def frame(rows, with_time=True):

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from helpers.writers import amazon2014_files, amazon2023_files, write_lines, write_two_file, yelp_files

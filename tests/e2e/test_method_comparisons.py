@@ -6,7 +6,6 @@ Each comparison trains the methods with the same data, SIDs, epochs, batch, lear
 
 import pytest
 import torch
-
 from helpers.tiny import SAME_BUDGET_TRAINING
 
 pytestmark = pytest.mark.slow

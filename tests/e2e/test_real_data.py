@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.tiny import REPO_ROOT
 
 from hf_genrec.data import PrepareConfig, prepare_dataset, read_dataset
-from helpers.tiny import REPO_ROOT
 
 pytestmark = pytest.mark.real_data
 
@@ -67,8 +67,8 @@ def test_cli_prepare_beauty_with_embeddings(shared_datasets, tmp_path):
 def beauty_prepared(tmp_path_factory):
     from helpers.tiny import shared_root
 
-    from hf_genrec.embeddings.encoder import default_cache_dir
     from hf_genrec.commands.prepare import run_prepare
+    from hf_genrec.embeddings.encoder import default_cache_dir
 
     folder = shared_root() / "datasets" / "amazon-beauty-2014"
     if not folder.is_dir():

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from helpers.tiny import random_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.tiny import random_catalog
 from hf_genrec.generation import constrained_beam_search
 from hf_genrec.tokenization.trie import CatalogTrie
 

@@ -5,25 +5,20 @@ import math
 
 import pytest
 import torch
+from helpers.hf_reference import trie_prefix_allowed_tokens_fn
+from helpers.tiny import random_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import DynamicCache
 
-from hf_genrec.generation import AdaptiveTemperature, constrained_beam_search
-from helpers.hf_reference import trie_prefix_allowed_tokens_fn
-from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+from hf_genrec.generation import AdaptiveTemperature
 from hf_genrec.generation.t5_beam_decoder import T5BeamDecoder
 from hf_genrec.generation.tree_decoding import tree_extend, tree_prompt
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
 from hf_genrec.modules.backbones import prompt_positions
 from hf_genrec.tokenization import SIDTokenizer
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, dropout_rate=0.0)
-
-
-def random_catalog(n, sizes, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    codes = torch.unique(torch.stack([torch.randint(0, s, (n,), generator=g) for s in sizes], 1), dim=0)
-    return codes[torch.randperm(len(codes), generator=g)]
 
 
 def tiny_tiger(architecture, codes, sizes, seed=0, **extra):

@@ -12,7 +12,6 @@ from accelerate import Accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by torchrun: make helpers importable
 from helpers.tiny import CODES, SIZES  # noqa: E402
-
 from hf_genrec.models import build_model  # noqa: E402
 from hf_genrec.tokenization import SIDTokenizer  # noqa: E402
 from hf_genrec.training import SparseAwareAdamW  # noqa: E402

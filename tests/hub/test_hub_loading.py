@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer
-
 from helpers.remote_code import load_without_hf_genrec
 from helpers.tiny import HUB_SIDS as SIDS
 from helpers.tiny import save_tiny_tiger_folder as saved_folder
+from transformers import AutoModel, AutoTokenizer
 
 import hf_genrec  # noqa: F401
 from hf_genrec.hub import load_items
 from hf_genrec.tokenization import CatalogTrie
+
 
 def place_in_hub_cache(folder: Path, cache: Path, repo_id: str, revision: str = "a" * 40) -> None:
     """The standard layout: models--org--name/refs/main + snapshots/<revision>/<files> (+ blobs)."""

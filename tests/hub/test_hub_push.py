@@ -11,7 +11,7 @@ from huggingface_hub import snapshot_download
 from transformers import AutoModel, AutoTokenizer
 
 from hf_genrec.cli import main
-from hf_genrec.data import PrepareConfig, PreparedDataset, prepare_dataset, read_dataset
+from hf_genrec.data import PrepareConfig, prepare_dataset, read_dataset
 from hf_genrec.hub import HubPushError, push_dataset, push_model_folder
 
 

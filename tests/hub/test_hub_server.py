@@ -6,10 +6,9 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from helpers.hub_server import UPLOAD_FOLDER_COMMIT_ATTEMPTS, HubTestServer, git_blob_oid, online
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download, upload_file
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-from helpers.hub_server import UPLOAD_FOLDER_COMMIT_ATTEMPTS, HubTestServer, git_blob_oid, online
 
 TOKEN = "hf_test_token"
 REPO = "test-user/tiny-model"

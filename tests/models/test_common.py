@@ -13,10 +13,9 @@ import inspect
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer
-
 from helpers.remote_code import load_without_hf_genrec
 from helpers.tiny import CODES, HISTORIES, NUM_ITEMS, SIZES, TINY_MODELS, tiny_model
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 import hf_genrec  # noqa: F401
 from hf_genrec.models import MODEL_TYPES

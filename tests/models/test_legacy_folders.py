@@ -5,9 +5,8 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer
-
 from helpers.tiny import REPO_ROOT
+from transformers import AutoModel, AutoTokenizer
 
 import hf_genrec  # noqa: F401
 

@@ -1,13 +1,11 @@
 """Quantizers: k-means, RQ-KMeans, RQ-VAE, VQ-VAE - behaviour, losses, options and bit-exact save/load."""
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_genrec.quantization import (QUANTIZERS, RQVAE, VQVAE, Quantizer, RQKMeans, build_quantizer, kmeans,
-                                    sid_quality)
+from hf_genrec.quantization import QUANTIZERS, Quantizer, build_quantizer, kmeans, sid_quality
 from hf_genrec.quantization.kmeans import balanced_assignment, squared_distances
 
 

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModel
-
 from helpers.tiny import save_tiny_causal_lm
+from transformers import AutoModel
 
 from hf_genrec.commands.train import run_train
 from hf_genrec.models import build_model

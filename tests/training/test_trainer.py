@@ -1,7 +1,6 @@
 """The accelerate trainer: outputs, early stopping, bit-exact resume, data-parallel processes, CLI, recommend."""
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -14,8 +13,8 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from hf_genrec.cli import main
-from hf_genrec.data import PreparedDataset
 from hf_genrec.commands.train import load_yaml_config, run_train
+from hf_genrec.data import PreparedDataset
 from hf_genrec.training import TrainingConfig
 
 

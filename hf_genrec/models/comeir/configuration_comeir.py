@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ...configuration_utils import GenRecConfig
+from ...configuration_utils import GenRecConfig, check_choices
 
 REPRESENTATIONS = ("comeir", "flatten", "token_merge")
 ARCHITECTURES = ("normal", "nezha")
@@ -61,12 +61,9 @@ class ComeIRConfig(GenRecConfig):
                  sparse_tables: bool = True, engram_init_std: float = 0.02,
                  nezha_transition_input: str = "code_and_inter_memory", init_std: float = 0.02,
                  max_history: int = 20, **kwargs):
-        checks = {"representation": (representation, REPRESENTATIONS), "architecture": (architecture, ARCHITECTURES),
-                  "token_scoring": (token_scoring, ("mm", "mean")), "token_merge": (token_merge, ("memory", "linear")),
-                  "nezha_transition_input": (nezha_transition_input, ("code_and_inter_memory", "code"))}
-        for name, (value, allowed) in checks.items():
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_choices(representation=(representation, REPRESENTATIONS), architecture=(architecture, ARCHITECTURES),
+                      token_scoring=(token_scoring, ("mm", "mean")), token_merge=(token_merge, ("memory", "linear")),
+                      nezha_transition_input=(nezha_transition_input, ("code_and_inter_memory", "code")))
         if prefix_feedback is None:
             prefix_feedback = representation != "comeir" and architecture == "normal"
         if prefix_feedback and architecture == "nezha":
@@ -76,12 +73,6 @@ class ComeIRConfig(GenRecConfig):
         self.representation = representation
         self.architecture = architecture
         self.prefix_feedback = bool(prefix_feedback)
-        self.backbone_config = backbone_config
-        self.backbone_name_or_path = backbone_name_or_path
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.intermediate_size = intermediate_size
         self.token_embedding_dim = token_embedding_dim
         self.codebook_embedding_dim = None if codebook_embedding_dim is None else int(codebook_embedding_dim)
         self.item_embedding_dim = None if item_embedding_dim is None else int(item_embedding_dim)
@@ -111,7 +102,9 @@ class ComeIRConfig(GenRecConfig):
         self.nezha_transition_input = nezha_transition_input
         self.init_std = init_std
         kwargs["input_mode"] = "item"  # every representation starts from the history's item ids
-        super().__init__(max_history=max_history, **kwargs)
+        super().__init__(max_history=max_history, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                         num_layers=num_layers, num_heads=num_heads, backbone_config=backbone_config,
+                         backbone_name_or_path=backbone_name_or_path, **kwargs)
 
     @property
     def uses_intra_memory(self) -> bool:

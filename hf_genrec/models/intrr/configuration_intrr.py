@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from ...configuration_utils import GenRecConfig
+from ...configuration_utils import GenRecConfig, check_choices
 
 
 class IntRRConfig(GenRecConfig):
@@ -41,21 +41,12 @@ class IntRRConfig(GenRecConfig):
                  shared_ran: bool = True, ran_context: str = "concat", ran_mlp_hidden: Optional[int] = None,
                  ran_dropout: float = 0.0, alignment_items: str = "history", history_setting: str = "sac",
                  max_history: int = 30, hstu_use_time: bool = True, **kwargs):
-        if backbone not in ("t5", "hstu", "causal_lm"):
-            raise ValueError(f"backbone must be t5, hstu or causal_lm, got {backbone!r}")
-        if alignment_items not in ("history", "history_and_targets"):
-            raise ValueError(f"alignment_items must be 'history' or 'history_and_targets', got {alignment_items!r}")
-        if history_setting not in ("sac", "ssl"):
-            raise ValueError(f"history_setting must be 'sac' or 'ssl', got {history_setting!r}")
+        check_choices(backbone=(backbone, ("t5", "hstu", "causal_lm")),
+                      alignment_items=(alignment_items, ("history", "history_and_targets")),
+                      history_setting=(history_setting, ("sac", "ssl")))
         self.backbone = backbone
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
         self.d_kv = d_kv
-        self.intermediate_size = intermediate_size
         self.dropout_rate = dropout_rate
-        self.backbone_config = backbone_config
-        self.backbone_name_or_path = backbone_name_or_path
         self.alignment_weight = float(alignment_weight)
         self.user_teacher_forcing = bool(user_teacher_forcing)
         self.item_redistribution = bool(item_redistribution)
@@ -71,4 +62,6 @@ class IntRRConfig(GenRecConfig):
         codebook_sizes = kwargs.get("codebook_sizes") or []
         levels = max(1, len(codebook_sizes))
         effective = self.base_max_history * levels if history_setting == "ssl" else self.base_max_history
-        super().__init__(max_history=effective, **kwargs)
+        super().__init__(max_history=effective, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                         num_layers=num_layers, num_heads=num_heads, backbone_config=backbone_config,
+                         backbone_name_or_path=backbone_name_or_path, **kwargs)

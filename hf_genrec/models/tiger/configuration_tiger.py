@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from ...configuration_utils import GenRecConfig
+from ...configuration_utils import GenRecConfig, check_choices
 
 ARCHITECTURES = ("encoder_decoder", "decoder_only")
 
@@ -32,26 +32,19 @@ class TigerConfig(GenRecConfig):
                  dropout_rate: float = 0.1, feed_forward_proj: str = "relu", relative_attention_num_buckets: int = 32,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, **kwargs):
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
-        if loss_vocabulary not in ("vocab", "level"):
-            raise ValueError(f"loss_vocabulary must be 'vocab' or 'level', got {loss_vocabulary!r}")
+        check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")))
         self.architecture = architecture
-        self.hidden_size = hidden_size
-        self.intermediate_size = intermediate_size
-        self.num_layers = num_layers
         self.num_decoder_layers = num_decoder_layers
-        self.num_heads = num_heads
         self.d_kv = d_kv
         self.dropout_rate = dropout_rate
         self.feed_forward_proj = feed_forward_proj
         self.relative_attention_num_buckets = relative_attention_num_buckets
-        self.backbone_config = backbone_config
-        self.backbone_name_or_path = backbone_name_or_path
         self.loss_vocabulary = loss_vocabulary
         self.user_hash_buckets = int(user_hash_buckets)
         kwargs.setdefault("input_mode", "flat")
-        super().__init__(**kwargs)
+        super().__init__(hidden_size=hidden_size, intermediate_size=intermediate_size, num_layers=num_layers,
+                         num_heads=num_heads, backbone_config=backbone_config,
+                         backbone_name_or_path=backbone_name_or_path, **kwargs)
 
     def t5_config_dict(self) -> Dict[str, Any]:
         return {"model_type": "t5", "vocab_size": self.sid_vocab_size, "d_model": self.hidden_size,

@@ -6,26 +6,16 @@ import math
 
 import pytest
 import torch
-from torch.nn import functional as F
+from helpers.tiny import CODES, LLAMA, NUM_ITEMS, QWEN, SIZES
+from helpers.tiny import TINY_COMEIR as SMALL
 from transformers import AutoModel
 
 from hf_genrec.models import build_model
 from hf_genrec.models.comeir import ComeIRConfig
-from hf_genrec.models.comeir.engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, is_prime,
-                                      odd_multipliers, prefix_units, table_parameters, unique_keys)
+from hf_genrec.models.comeir.engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows,
+                                            is_prime, odd_multipliers, prefix_units, table_parameters, unique_keys)
 from hf_genrec.tokenization import SIDTokenizer
 from hf_genrec.training import SparseAwareAdamW, clip_grad_norm_, sparse_parameters
-
-SIZES = [4, 3, 5]
-CODES = torch.unique(torch.stack([torch.randint(0, s, (40,), generator=torch.Generator().manual_seed(i))
-                                  for i, s in enumerate(SIZES)], 1), dim=0)
-NUM_ITEMS = len(CODES)
-SMALL = dict(hidden_size=16, num_layers=1, num_heads=2, engram_dim=8, intra_heads=2, inter_heads=4,
-             intra_scale=1.0, inter_scale=0.5)
-QWEN = {"model_type": "qwen3", "vocab_size": 8, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8, "max_position_embeddings": 64}
-LLAMA = {"model_type": "llama", "vocab_size": 8, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-         "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8, "max_position_embeddings": 64}
 
 
 def features(seed: int = 0):

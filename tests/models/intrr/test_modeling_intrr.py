@@ -3,19 +3,16 @@ exact beam search, HSTU, and save/load through AutoModel."""
 
 import pytest
 import torch
+from helpers.tiny import CODES, SIZES
+from helpers.tiny import TINY_INTRR as SMALL
 from torch.nn import functional as F
 from transformers import AutoModel
 
 from hf_genrec.models import build_model
 from hf_genrec.models.intrr import IntRRConfig
-from hf_genrec.modules.hstu import HSTU
 from hf_genrec.models.intrr.ran import RecursiveAssignmentNetwork
+from hf_genrec.modules.hstu import HSTU
 from hf_genrec.tokenization import SIDTokenizer
-
-SIZES = [4, 3, 5]
-CODES = torch.unique(torch.stack([torch.randint(0, s, (40,), generator=torch.Generator().manual_seed(i))
-                                  for i, s in enumerate(SIZES)], 1), dim=0)
-SMALL = dict(hidden_size=16, num_layers=1, num_heads=2, d_kv=8, intermediate_size=32)
 
 
 def setup(**options):
