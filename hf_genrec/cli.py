@@ -198,7 +198,10 @@ def cmd_evaluate(args) -> Dict:
 def cmd_train(args) -> Dict:
     from .commands.train import load_yaml_config, run_train
 
-    summary = run_train(load_yaml_config(args.config, args.overrides))
+    config = load_yaml_config(args.config, args.overrides)
+    if args.overwrite:
+        config.setdefault("training", {})["overwrite_output_dir"] = True
+    summary = run_train(config)
     if summary.get("stopped_at_step"):
         print(f"stopped at step {summary['stopped_at_step']}; resume with training.resume_from={summary['checkpoint']}")
     elif summary.get("model_folder"):
@@ -288,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, help="a saved hf_genrec model folder (with its tokenizer)")
     ev.add_argument("--data", required=True, help="the prepared dataset folder")
     ev.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    ev.add_argument("--out", default=None, help="where metrics.json goes (default: the model folder)")
+    ev.add_argument("--out", default=None,
+                    help="where metrics.json and summary.json go (default: runs/evaluate/<model name>-<split>)")
     ev.add_argument("--num-beams", type=int, default=None, help="beam width (default: the model's generation_config)")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--ks", default="5,10,20")
@@ -300,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model from a YAML run config (also under accelerate launch)")
     train.add_argument("--config", required=True, help="e.g. examples/configs/tiger_synthetic.yaml")
     train.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. training.learning_rate=1e-3")
+    train.add_argument("--overwrite", action="store_true",
+                       help="a fresh run replaces another run's checkpoints and model in training.output_dir")
     train.set_defaults(func=cmd_train)
 
     rec = sub.add_parser("recommend", help="top-K recommendations of a saved model for one history")

@@ -1,11 +1,15 @@
-"""What every command shares: the summary file name, timestamps, and reading a JSON file if present."""
+"""What every command shares: the summary file name, timestamps, reading a JSON file if present, and taking
+hold of an output folder before any work."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Sequence
+
+from ..utils.io import check_output_folder, output_lock, read_json_file
 
 SUMMARY_FILE = "summary.json"
 
@@ -17,4 +21,14 @@ def now() -> str:
 
 def read_json(path: Path) -> Optional[Dict[str, Any]]:
     """The JSON object in ``path``, or ``None`` when the file does not exist."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return read_json_file(path) if Path(path).exists() else None
+
+
+@contextlib.contextmanager
+def writing(out: str | os.PathLike, overwrite: bool = False,
+            inputs: Sequence[Optional[str | os.PathLike]] = ()) -> Iterator[Path]:
+    """Lock the output folder and check it (:func:`~hf_genrec.utils.io.check_output_folder`) before the command
+    does any work; the lock is held until the block ends."""
+    with output_lock(out):
+        check_output_folder(out, overwrite, inputs)
+        yield Path(out)

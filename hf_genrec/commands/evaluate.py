@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PreparedDataset
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_write_json, output_lock
 from .common import SUMMARY_FILE, now
 
 
@@ -46,7 +46,8 @@ def run_evaluate(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, 
                  out: Optional[str | os.PathLike] = None, num_beams: Optional[int] = None, batch_size: int = 64,
                  ks=(5, 10, 20), max_users: Optional[int] = None, tokenizer_dir: Optional[str] = None,
                  device: Optional[str] = None) -> Dict[str, Any]:
-    """Full-ranking leave-one-out evaluation of a saved model; writes ``metrics.json`` (and ``summary.json``).
+    """Full-ranking leave-one-out evaluation of a saved model; writes ``metrics.json`` and ``summary.json`` to ``out``
+    (default ``runs/evaluate/<model folder name>-<split>``: never into the model folder unless asked to).
 
     ``num_beams=None`` decodes with the model's own ``generation_config``."""
     import torch
@@ -65,16 +66,23 @@ def run_evaluate(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, 
     t = time.perf_counter()
     result = Evaluator(tokenizer, ks, num_beams, batch_size, max_users).evaluate(
         model, prepared.splits[split], prepared.items["train_count"], device)
-    out = Path(out or model_dir)
-    out.mkdir(parents=True, exist_ok=True)
     metrics = {"split": split, "dataset": prepared.name, **result.to_dict(),
                "seconds": round(time.perf_counter() - t, 3)}
-    atomic_write_json(out / "metrics.json", metrics)
-    summary = {"command": "evaluate", "hf_genrec_version": __version__, "started": started, "finished": now(),
-               "model": os.fspath(model_dir), "data": os.fspath(prepared_dir), "device": str(device), **metrics,
-               "outputs": {"metrics": str(out / "metrics.json")}}
-    atomic_write_json(out / SUMMARY_FILE, summary)
+    out = Path(out) if out is not None else default_evaluation_folder(model_dir, split)
+    with output_lock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "metrics.json", metrics)
+        summary = {"command": "evaluate", "hf_genrec_version": __version__, "started": started, "finished": now(),
+                   "model": os.fspath(model_dir), "data": os.fspath(prepared_dir), "device": str(device), **metrics,
+                   "outputs": {"metrics": str(out / "metrics.json")}}
+        atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
+
+
+def default_evaluation_folder(model_dir: str | os.PathLike, split: str) -> Path:
+    """``runs/evaluate/<model folder name or repo name>-<split>``."""
+    name = Path(str(model_dir).rstrip("/")).name or "model"
+    return Path("runs") / "evaluate" / f"{name}-{split}"
 
 
 def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list:

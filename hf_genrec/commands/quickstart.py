@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PreparedDataset, SyntheticConfig, generate_synthetic
 from ..defaults import DEFAULT_ENCODER
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_write_json, check_output_folder_is_not_an_input, marker_of, output_lock, write_marker
 from .build_sids import run_build_sids
-from .common import SUMMARY_FILE, now
+from .common import SUMMARY_FILE, now, read_json
 from .evaluate import run_baselines, run_recommend
 from .prepare import run_prepare
 from .train import run_train
@@ -30,7 +29,30 @@ def run_quickstart(out: str | os.PathLike = "runs/quickstart", data: Optional[st
     On the embedded default this takes a few minutes on two CPU cores.
     """
     out = Path(out)
+    with output_lock(out):
+        _claim(out, data)
+        return _quickstart(out, data, seed, encoder, synthetic, cache_dir, epochs, train)
+
+
+def _claim(out: Path, data: Optional[str]) -> None:
+    """The quickstart owns ``out``: it must be new, empty, or a previous quickstart's folder (whose raw/,
+    prepared/, sids/ and tiger/ it replaces); never an arbitrary folder, nor one holding the ``data`` it reads."""
+    check_output_folder_is_not_an_input(out, [data])
+    if out.is_dir() and any(out.iterdir()) and not _is_quickstart_folder(out):
+        raise FileExistsError(f"{out} is not empty and is not a previous quickstart's folder; the quickstart replaces "
+                              "its raw/, prepared/, sids/ and tiger/ subfolders, so choose a new or empty --out")
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "quickstart")
+
+
+def _is_quickstart_folder(folder: Path) -> bool:
+    if marker_of(folder).get("command") == "quickstart":
+        return True
+    summary = read_json(folder / SUMMARY_FILE) if (folder / SUMMARY_FILE).exists() else None  # before the marker
+    return bool(summary) and summary.get("command") == "quickstart"
+
+
+def _quickstart(out: Path, data, seed, encoder, synthetic, cache_dir, epochs, train) -> Dict[str, Any]:
     started = now()
     steps: Dict[str, Any] = {}
     if data is None:
@@ -45,9 +67,9 @@ def run_quickstart(out: str | os.PathLike = "runs/quickstart", data: Optional[st
                                                   "seconds", "outputs")}
     steps["baselines"] = run_baselines(out / "prepared", "test")
     if train:
-        shutil.rmtree(out / "tiger", ignore_errors=True)
         config = {"data": {"prepared": str(out / "prepared"), "sids": str(out / "sids")}, "model": dict(QUICKSTART_MODEL),
-                  "training": {"output_dir": str(out / "tiger"), "learning_rate": 3e-3, "batch_size": 256,
+                  "training": {"output_dir": str(out / "tiger"), "overwrite_output_dir": True, "learning_rate": 3e-3,
+                               "batch_size": 256,
                                "num_epochs": epochs, "warmup_steps": 30, "eval_max_users": 1000,
                                "early_stopping_patience": 3, "report_to": ["tensorboard"], "seed": seed}}
         trained = run_train(config)

@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PreparedDataset
-from ..utils.io import atomic_write_json
+from ..utils.dataclass_dict import dataclass_from_dict
+from ..utils.io import atomic_write_json, check_output_folder_is_not_an_input
 from .common import SUMMARY_FILE, now, read_json
 
 
@@ -97,6 +98,34 @@ def load_item_features(model_type: str, model_options: Dict[str, Any], tokenizer
     return features
 
 
+SECTIONS = {"data": ("prepared", "sids"), "model": None, "finetuning": ("mode", "lora"), "training": None}
+
+
+def check_run_config(config: Dict[str, Any]) -> None:
+    """Unknown sections and keys are errors that name them (the model and training sections are checked against
+    their config classes when they are built)."""
+    if not isinstance(config, dict):
+        raise ValueError("a run config must be a mapping with data, model, finetuning and training sections")
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown run config section(s) {unknown}; known: {sorted(SECTIONS)}")
+    for section, keys in SECTIONS.items():
+        value = config.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"the config's {section} section must be a mapping, got {value!r}")
+        if keys and value:
+            wrong = sorted(set(value) - set(keys))
+            if wrong:
+                raise ValueError(f"unknown {section} option(s) {wrong}; known: {list(keys)}")
+    data = config.get("data") or {}
+    if "prepared" not in data or "sids" not in data:
+        raise ValueError("the config's data section needs 'prepared' (hf-genrec prepare) and 'sids' (hf-genrec build-sids)")
+    model_type = (config.get("model") or {}).get("type", "tiger")
+    from ..models import check_model_options
+
+    check_model_options(model_type, {k: v for k, v in (config.get("model") or {}).items() if k != "type"})
+
+
 def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``)."""
     import torch
@@ -106,23 +135,31 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     from ..training import GenRecTrainer, LoraSettings, TrainingConfig, configure_finetuning
 
     started = now()
-    data = config.get("data") or {}
-    if "prepared" not in data or "sids" not in data:
-        raise ValueError("the config's data section needs 'prepared' (hf-genrec prepare) and 'sids' (hf-genrec build-sids)")
+    check_run_config(config)
+    data = config["data"]
+    for key in ("prepared", "sids"):
+        if not Path(data[key]).is_dir():
+            raise FileNotFoundError(f"data.{key}: {data[key]} is not a folder (hf-genrec "
+                                    f"{'prepare' if key == 'prepared' else 'build-sids'} writes it)")
     prepared = PreparedDataset.load(data["prepared"])
-    tokenizer = SIDTokenizer.from_pretrained(Path(data["sids"]) / "tokenizer")
+    tokenizer_folder = Path(data["sids"]) / "tokenizer"
+    if not tokenizer_folder.is_dir():
+        raise FileNotFoundError(f"data.sids: {data['sids']} has no tokenizer/ folder; is it an hf-genrec build-sids "
+                                "output?")
+    tokenizer = SIDTokenizer.from_pretrained(tokenizer_folder)
     if tokenizer.num_items != prepared.num_items:
         raise ValueError(f"the SIDs in {data['sids']} cover {tokenizer.num_items} items but {data['prepared']} has "
                          f"{prepared.num_items}; build the SIDs from this prepared dataset")
     model_options = dict(config.get("model") or {})
     model_type = model_options.pop("type", "tiger")
     training = TrainingConfig.from_dict(dict(config.get("training") or {}))
+    check_output_folder_is_not_an_input(training.output_dir, [data["prepared"], data["sids"]])
     torch.manual_seed(training.seed)
     features = load_item_features(model_type, model_options, tokenizer, data["prepared"], data["sids"])
     model = build_model(model_type, tokenizer, **features, **model_options)
     finetuning = dict(config.get("finetuning") or {})
-    mode = finetuning.get("mode", "full")
-    model = configure_finetuning(model, mode, LoraSettings(**(finetuning.get("lora") or {})))
+    lora = dataclass_from_dict(LoraSettings, dict(finetuning.get("lora") or {}), "finetuning.lora")
+    model = configure_finetuning(model, finetuning.get("mode", "full"), lora)
     trainer = GenRecTrainer(model, tokenizer, prepared.splits["train"], prepared.splits["validation"],
                             prepared.splits["test"], training, prepared.items["train_count"],
                             run_metadata={"model_type": model_type, "model": model_options, "finetuning": finetuning,

@@ -108,7 +108,7 @@ class PreparedDataset:
 
     def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
         """Save atomically: everything is written to a temporary folder and renamed when complete."""
-        with atomic_output_dir(folder, overwrite=overwrite) as tmp:
+        with atomic_output_dir(folder, overwrite=overwrite, command="prepared dataset") as tmp:
             self.write(tmp)
         return Path(folder)
 

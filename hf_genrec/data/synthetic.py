@@ -195,7 +195,7 @@ def generate_synthetic(out_dir: str | os.PathLike, config: SyntheticConfig | Non
             lines.append(f"U{user:06d}\t{catalog.records[item]['item_id']}\t{t}\t{user + 1}\t{order[item]}\t{position}")
     items_jsonl = [json.dumps({"item_idx": order[i], **catalog.records[i]})
                    for i in sorted(range(len(catalog.item_leaf)), key=order.__getitem__)]
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite=overwrite, command="synthetic") as tmp:
         (tmp / "interactions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (tmp / "items.jsonl").write_text("\n".join(items_jsonl) + "\n", encoding="utf-8")
         (tmp / "SOURCE.txt").write_text(

@@ -38,7 +38,7 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Opti
 
     tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
     folder = Path(folder)
-    with atomic_output_dir(folder, overwrite=overwrite) as tmp:
+    with atomic_output_dir(folder, overwrite=overwrite, command="model folder") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _set_default_mode(tmp, getattr(model.config, "input_mode", None))

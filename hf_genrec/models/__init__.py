@@ -8,6 +8,8 @@ for a tokenizer's catalog: ``build_model("tiger", tokenizer, hidden_size=128)``.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any, Dict, Tuple, Type
 
 from .comeir import ComeIRConfig, ComeIRForGenerativeRecommendation
@@ -28,6 +30,29 @@ def model_classes(model_type: str) -> Tuple[Type, Type]:
     return MODEL_TYPES[model_type]
 
 
+def config_options(config_class: Type) -> set:
+    """Every option a config class takes: its ``__init__`` parameters along the class hierarchy, the field aliases
+    (``d_model``, ...) and transformers' own config fields."""
+    names = set(config_class.attribute_map)
+    for cls in config_class.__mro__:
+        if "__init__" in vars(cls):
+            names |= {name for name, p in inspect.signature(cls.__init__).parameters.items()
+                      if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name != "self"}
+        if dataclasses.is_dataclass(cls):
+            names |= {field.name for field in dataclasses.fields(cls)}
+    return names
+
+
+def check_model_options(model_type: str, options: Dict[str, Any]) -> None:
+    """An option that no config field takes (a typo such as ``d_modle``) is an error naming it."""
+    config_class, model_class = model_classes(model_type)
+    known = config_options(config_class) | {feature.name for feature in model_class.item_features}
+    unknown = sorted(set(options) - known - {"codebook_sizes", "num_items"})
+    if unknown:
+        raise ValueError(f"unknown {model_type} model option(s) {unknown}; see {config_class.__name__} "
+                         f"({config_class.__module__})")
+
+
 def build_model(model_type: str, tokenizer, **options: Any):
     """A freshly initialised model of ``model_type`` for the tokenizer's SIDs, with its catalog installed.
 
@@ -37,6 +62,7 @@ def build_model(model_type: str, tokenizer, **options: Any):
     backbone weights once.
     """
     config_class, model_class = model_classes(model_type)
+    check_model_options(model_type, options)
     options = dict(options)
     features = {}
     for feature in model_class.item_features:
@@ -58,4 +84,5 @@ def build_model(model_type: str, tokenizer, **options: Any):
 
 
 __all__ = ["ComeIRConfig", "ComeIRForGenerativeRecommendation", "IntRRConfig", "IntRRForGenerativeRecommendation",
-           "MODEL_TYPES", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "model_classes"]
+           "MODEL_TYPES", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
+           "model_classes"]

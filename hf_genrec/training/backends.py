@@ -19,7 +19,6 @@ clipping, the optimizer and scheduler steps); ``save_state`` / ``load_state`` of
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Dict, Tuple
 
 import torch
 
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_write_json, read_json_file
 from .checkpoint import TRAINER_STATE, load_checkpoint, load_model_state, rng_state, save_checkpoint
 from .config import TrainingConfig
 from .sparse_optim import SparseAwareAdamW, clip_grad_norm_
@@ -186,7 +185,7 @@ class _DeepSpeedCheckpoints:
 
     def load_state(self, folder: Path) -> Dict[str, Any]:
         self._load_engine_state(folder)
-        return json.loads((Path(folder) / TRAINER_STATE).read_text(encoding="utf-8"))
+        return read_json_file(Path(folder) / TRAINER_STATE)
 
     def load_best_weights(self, folder: Path) -> None:
         self._load_engine_state(folder, weights_only=True)

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from ..utils.io import atomic_output_dir, atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_output_dir, atomic_write_bytes, atomic_write_json, read_json_file
 
 TRAINER_STATE = "trainer_state.json"
 
@@ -61,11 +61,20 @@ def save_tensor_state(folder: Path, name: str, state: Any) -> None:
 
 
 def load_tensor_state(folder: Path, name: str) -> Any:
+    tensors = read_safetensors(folder / f"{name}.safetensors")
+    return _join_state(read_json_file(folder / f"{name}.json"), tensors)
+
+
+def read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing, truncated or corrupt file is an error naming it."""
     from safetensors.torch import load_file
 
-    tensors = load_file(str(folder / f"{name}.safetensors"))
-    structure = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    return _join_state(structure, tensors)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for every kind of damage
+        raise ValueError(f"{path} is not a readable safetensors file ({error})") from None
 
 
 def optimizer_state_from_json(state: Dict[str, Any]) -> Dict[str, Any]:
@@ -113,9 +122,14 @@ def load_model_state(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     """A state dict saved by :func:`save_checkpoint`, tied names restored."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
-        aliases = json.loads((handle.metadata() or {}).get("aliases", "{}"))
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+            aliases = json.loads((handle.metadata() or {}).get("aliases", "{}"))
+    except Exception as error:  # safetensors raises its own error types for every kind of damage
+        raise ValueError(f"{path} is not a readable safetensors file ({error})") from None
     for alias, canonical in aliases.items():
         state[alias] = state[canonical]
     return state
@@ -126,7 +140,7 @@ def save_checkpoint(folder: str | os.PathLike, model_state: Dict[str, torch.Tens
     from safetensors.torch import save
 
     folder = Path(folder)
-    with atomic_output_dir(folder, overwrite=overwrite) as tmp:
+    with atomic_output_dir(folder, overwrite=overwrite, command="checkpoint") as tmp:
         tensors, aliases = deduplicate_shared(model_state)
         atomic_write_bytes(tmp / "model.safetensors", save(tensors, metadata={"aliases": json.dumps(aliases)}))
         save_tensor_state(tmp, "optimizer", optimizer.state_dict())
@@ -143,13 +157,17 @@ def load_checkpoint(folder: str | os.PathLike, model, optimizer, scheduler, rank
     folder = Path(folder)
     if not (folder / TRAINER_STATE).exists():
         raise FileNotFoundError(f"{folder} is not a complete hf_genrec checkpoint (no {TRAINER_STATE})")
-    model.load_state_dict(load_model_state(folder / "model.safetensors"))
-    optimizer.load_state_dict(optimizer_state_from_json(load_tensor_state(folder, "optimizer")))
-    scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text(encoding="utf-8")))
+    weights = folder / "model.safetensors"
+    try:
+        model.load_state_dict(load_model_state(weights))
+        optimizer.load_state_dict(optimizer_state_from_json(load_tensor_state(folder, "optimizer")))
+    except (RuntimeError, KeyError) as error:  # shapes or names that do not fit this model / optimizer
+        raise ValueError(f"the checkpoint {folder} does not fit this model ({str(error).splitlines()[0]})") from None
+    scheduler.load_state_dict(read_json_file(folder / "scheduler.json"))
     rng_file = folder / f"rng_rank{rank}.json"
     if rng_file.exists():
         set_rng_state(load_tensor_state(folder, f"rng_rank{rank}"))
-    return json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))
+    return read_json_file(folder / TRAINER_STATE)
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Optional[Path]:

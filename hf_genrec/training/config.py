@@ -6,7 +6,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..configuration_utils import check_choices
 from ..utils.dataclass_dict import dataclass_from_dict
+
+#: what ``metric_for_best_model`` may name (the evaluator's Recall/NDCG at K = 5, 10, 20)
+METRICS = tuple(f"{metric}@{k}" for k in (5, 10, 20) for metric in ("recall", "ndcg"))
+#: training options that change what a run computes; the rest (output, logging, evaluation, stopping) may change
+#: between a checkpoint and its resume
+TRAJECTORY_OPTIONS = ("learning_rate", "weight_decay", "optimizer", "adam_betas", "batch_size",
+                      "gradient_accumulation_steps", "warmup_steps", "warmup_ratio", "scheduler", "max_grad_norm",
+                      "mixed_precision", "seed", "deterministic", "deepspeed_config")
 
 
 @dataclass
@@ -42,20 +51,44 @@ class TrainingConfig:
     deepspeed_config: Optional[str] = None  # path to a DeepSpeed JSON config
     final_test: bool = True
     show_progress: bool = True
+    overwrite_output_dir: bool = False  # a fresh run may replace another run's checkpoints and model in output_dir
+    allow_pickled_checkpoints: bool = False  # resuming a DeepSpeed checkpoint unpickles it: only with this set
 
     def __post_init__(self):
-        if self.scheduler not in ("cosine", "linear", "constant"):
-            raise ValueError(f"scheduler must be cosine, linear or constant, got {self.scheduler!r}")
-        if self.optimizer not in ("adamw", "adam"):
-            raise ValueError(f"optimizer must be adamw or adam, got {self.optimizer!r}")
         if self.mixed_precision is False or self.mixed_precision is None:  # YAML reads a bare `no` as false
             self.mixed_precision = "no"
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        check_choices(scheduler=(self.scheduler, ("cosine", "linear", "constant")),
+                      optimizer=(self.optimizer, ("adamw", "adam")),
+                      mixed_precision=(self.mixed_precision, ("no", "bf16", "fp16")),
+                      metric_for_best_model=(self.metric_for_best_model, METRICS))
+        at_least = {"batch_size": 1, "gradient_accumulation_steps": 1, "eval_batch_size": 1, "logging_steps": 1,
+                    "warmup_steps": 0, "eval_steps": 0, "early_stopping_patience": 0, "save_total_limit": 0,
+                    "dataloader_num_workers": 0, "eval_num_beams": 1, "eval_max_users": 1}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ValueError(f"training.{name} must be at least {low}, got {value}")
+        if self.learning_rate < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ValueError("training.learning_rate, weight_decay and max_grad_norm must not be negative "
+                             f"(got {self.learning_rate}, {self.weight_decay}, {self.max_grad_norm})")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_steps == 0 or self.max_steps < -1 or (self.max_steps == -1 and self.num_epochs <= 0):
+            raise ValueError(f"training needs at least one step: max_steps > 0, or num_epochs > 0 with max_steps -1 "
+                             f"(got max_steps {self.max_steps}, num_epochs {self.num_epochs})")
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ValueError(f"training.adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainingConfig":
+        data = dict(data)
+        if data.get("mixed_precision") is False:  # YAML reads a bare `no` as false
+            data["mixed_precision"] = "no"
         return dataclass_from_dict(cls, data, "training")
+
+    def run_fingerprint(self) -> Dict[str, Any]:
+        """The options that decide a run's trajectory: a checkpoint resumes only under the same ones."""
+        return {name: getattr(self, name) for name in TRAJECTORY_OPTIONS}
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import shutil
 import time
@@ -30,11 +32,11 @@ from torch.utils.data import DataLoader, Sampler
 from .._version import __version__
 from ..data.collator import GenRecCollator
 from ..evaluation import Evaluator
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_write_json, output_lock, read_json_file, written_by_hf_genrec
 from ..utils.plots import plot_training_curves
 from ..utils.progress import progress
 from .backends import TrainingBackend, make_backend
-from .checkpoint import latest_checkpoint
+from .checkpoint import TRAINER_STATE, latest_checkpoint
 from .config import TrainingConfig
 from .lora import is_lora, merge_lora, trainable_parameters
 from .sparse_optim import SparseAwareAdamW, sparse_parameters
@@ -79,6 +81,16 @@ def _scheduler(optimizer, kind: str, warmup: int, total: int):
     if kind == "linear":
         return get_linear_schedule_with_warmup(optimizer, warmup, max(total, 1))
     return get_constant_schedule_with_warmup(optimizer, warmup)
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> List[str]:
+    """``key: old -> new`` for every leaf where two nested dicts differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        found = []
+        for key in sorted(set(saved) | set(current)):
+            found += _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+        return found
+    return [] if saved == current else [f"{prefix.rstrip('.')}: {saved!r} -> {current!r}"]
 
 
 class GenRecTrainer:
@@ -171,15 +183,89 @@ class GenRecTrainer:
         folder = latest_checkpoint(self.output_dir) if target == "latest" else Path(target)
         if folder is None:
             raise FileNotFoundError(f"no checkpoint to resume from in {self.output_dir}")
+        self._check_resumable(folder)
         state = self.backend.load_state(folder)
         state["resumed_from"] = str(folder)
         return state
 
+    def run_fingerprint(self) -> Dict[str, Any]:
+        """What defines this run (model, data, fine-tuning, trajectory options); stored in every checkpoint."""
+        run = {key: self.run_metadata.get(key) for key in ("model_type", "model", "finetuning", "data")}
+        return json.loads(json.dumps({**run, "training": self.config.run_fingerprint()}))
+
+    def _check_resumable(self, folder: Path) -> None:
+        """A checkpoint resumes only a run of the same configuration, in the format of this run's backend."""
+        state_file = folder / TRAINER_STATE
+        if not state_file.exists():
+            raise FileNotFoundError(f"{folder} is not a complete hf_genrec checkpoint (no {TRAINER_STATE})")
+        state = read_json_file(state_file)
+        deepspeed_format = (folder / "deepspeed").is_dir() or not (folder / "model.safetensors").exists()
+        if deepspeed_format != (self.backend.distributed_type == "DEEPSPEED"):
+            written = "a DeepSpeed run" if deepspeed_format else "a run without DeepSpeed"
+            raise ValueError(f"{folder} was written by {written}; resume it with the same training.deepspeed_config")
+        if deepspeed_format and not self.config.allow_pickled_checkpoints:
+            raise ValueError(f"{folder} is a DeepSpeed checkpoint, which loads with pickle (it can run code): resume it "
+                             "only if you trust where it came from, with training.allow_pickled_checkpoints: true")
+        saved = state.get("run_fingerprint")
+        if saved is None:
+            print(f"note: {folder} predates run fingerprints; its configuration cannot be checked against this run's")
+            return
+        differences = _differences(saved, self.run_fingerprint())
+        if differences:
+            raise ValueError(f"{folder} belongs to a run with another configuration ({'; '.join(differences[:6])}): "
+                             "resume it with the configuration it was written with, or start a new run in another "
+                             "training.output_dir")
+
+    def _previous_run_outputs(self) -> List[Path]:
+        """What an earlier run left in the output folder that a fresh run would mix with its own."""
+        found = [p for p in self.output_dir.glob("checkpoint-*") if p.is_dir()]
+        found += [self.output_dir / name for name in ("model", "summary.json", "training_history.json")
+                  if (self.output_dir / name).exists()]
+        return sorted(found)
+
+    @contextlib.contextmanager
+    def _holding_output_dir(self):
+        """Lock the output folder (main process) for the run; a fresh run refuses another run's checkpoints and model
+        unless ``overwrite_output_dir``, which removes them first. Every process agrees on the outcome."""
+        from accelerate.utils import broadcast_object_list
+
+        with contextlib.ExitStack() as stack:
+            problem = [None]
+            if self.is_main:
+                try:
+                    stack.enter_context(output_lock(self.output_dir))
+                    previous = [] if self.config.resume_from else self._previous_run_outputs()
+                    if previous and not self.config.overwrite_output_dir:
+                        raise FileExistsError(
+                            f"{self.output_dir} holds another run's {', '.join(p.name for p in previous[:4])}: resume it "
+                            "with training.resume_from=latest, choose another training.output_dir, or replace them with "
+                            "--overwrite (training.overwrite_output_dir: true)")
+                    for path in previous:
+                        if path.is_dir() and not (written_by_hf_genrec(path) or (path / TRAINER_STATE).exists()):
+                            raise FileExistsError(f"{path} was not written by hf_genrec; --overwrite will not remove it")
+                    for path in previous:
+                        shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    for stale in self.output_dir.glob(".checkpoint-*.partial"):  # left by a killed run
+                        shutil.rmtree(stale, ignore_errors=True)
+                except (FileExistsError, OSError) as error:
+                    problem = [error]
+            if self.backend.num_processes > 1:
+                broadcast_object_list(problem)
+            if problem[0] is not None:
+                raise problem[0]
+            yield
+
     def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        return {**state, "history": self.history, "hf_genrec_version": __version__}
+        return {**state, "history": self.history, "hf_genrec_version": __version__,
+                "run_fingerprint": self.run_fingerprint()}
 
     # ------------------------------------------------------------------ training
     def train(self) -> Dict[str, Any]:
+        """Train, validate, keep the best checkpoint, test it and save the model folder; returns the summary."""
+        with self._holding_output_dir():
+            return self._train()
+
+    def _train(self) -> Dict[str, Any]:
         config, backend = self.config, self.backend
         from accelerate.utils import set_seed
 
@@ -222,10 +308,15 @@ class GenRecTrainer:
         backend.model.train()
         while state["global_step"] < total_steps and not stop:
             epoch = state["epoch"]
-            sampler.set_epoch(epoch)
             epoch_loader = loader
             if state["batches_in_epoch"]:
                 epoch_loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
+            # The shuffle of every epoch comes from (seed, epoch). accelerate's loaders count their own epochs from 0
+            # and re-seed the sampler with that count when iterated, so they are told the epoch too (after a resume
+            # their count would restart at 0 and replay epoch 0's order).
+            for shuffled in (sampler, epoch_loader):
+                if hasattr(shuffled, "set_epoch"):
+                    shuffled.set_epoch(epoch)
             for batch in epoch_loader:
                 loss, boundary = backend.step(batch)
                 state["batches_in_epoch"] += 1

@@ -58,19 +58,23 @@ def test_evaluator_on_a_small_model(prepared_synthetic):
     assert result.latency["batches"] == 2 and result.latency["mean_ms_per_batch"] > 0
 
 
-def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys):
+def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys, monkeypatch):
     from hf_genrec.cli import main
     from hf_genrec.data import PreparedDataset
 
     model, tok = untrained_tiger(PreparedDataset.load(prepared_synthetic).num_items)
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "metrics.json").write_text('{"test": "the training run\'s metrics"}')
+    monkeypatch.chdir(tmp_path)
     code = main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(prepared_synthetic), "--split",
                  "validation", "--max-users", "40", "--num-beams", "10", "--batch-size", "20", "--ks", "5,10"])
     assert code == 0
-    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    out = tmp_path / "runs" / "evaluate" / "model-validation"  # its own folder by default
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text()) == {"test": "the training run's metrics"}
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "validation" and metrics["num_users"] == 40 and "recall@10" in metrics["metrics"]
-    summary = json.loads((tmp_path / "model" / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["command"] == "evaluate" and summary["latency"]["batches"] == 2
     assert "recall@10" in capsys.readouterr().out
     # a model for another catalog is refused with a clear message
