@@ -29,12 +29,49 @@ from ._version import __version__
 from .defaults import COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, QUANTIZERS, READER_FORMATS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit status 2) that names the option, like every other input error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, low: float, strict: bool = False):
+    """An argparse type: an ``int`` / ``float`` of at least ``low`` (greater than ``low`` with ``strict``)."""
+    what = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'greater than' if strict else 'at least'} {low}, got {text}")
+        return value
+
+    return parse
+
+
+def _ks(text: str):
+    """``--ks 5,10,20``: cut-offs of Recall/NDCG@K, positive integers."""
+    try:
+        ks = tuple(int(k) for k in text.split(",") if k.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers such as 5,10,20, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
+    return ks
+
+
+POSITIVE, AT_LEAST_TWO = _number(int, 1), _number(int, 2)
+
+
 def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     p = parser.add_argument_group("preprocessing")
-    p.add_argument("--kcore", type=int, default=None, help="k for both users and items (default 5)")
-    p.add_argument("--min-user-interactions", type=int, default=5)
-    p.add_argument("--min-item-interactions", type=int, default=5)
-    p.add_argument("--max-history", type=int, default=20, help="most recent items kept per history (default 20)")
+    p.add_argument("--kcore", type=POSITIVE, default=None, help="k for both users and items (default 5)")
+    p.add_argument("--min-user-interactions", type=POSITIVE, default=5)
+    p.add_argument("--min-item-interactions", type=POSITIVE, default=5)
+    p.add_argument("--max-history", type=POSITIVE, default=20, help="most recent items kept per history (default 20)")
     p.add_argument("--train-examples", choices=("all_prefixes", "last"), default="all_prefixes",
                    help="training examples from every prefix (TIGER) or the last one only")
     p.add_argument("--dedupe-consecutive", action="store_true", help="drop an interaction equal to the previous one")
@@ -46,7 +83,7 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     e = parser.add_argument_group("item embeddings")
     e.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence-transformers model name or folder")
     e.add_argument("--no-embed", action="store_true", help="skip the item embeddings")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=POSITIVE, default=64)
     e.add_argument("--device", default=None)
     e.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/hf_genrec/embeddings)")
     e.add_argument("--no-cache", action="store_true")
@@ -182,7 +219,7 @@ def cmd_evaluate(args) -> Dict:
     from .commands.evaluate import run_evaluate
 
     summary = run_evaluate(args.model, args.data, args.split, args.out, args.num_beams, args.batch_size,
-                           tuple(int(k) for k in args.ks.split(",")), args.max_users, args.tokenizer, args.device)
+                           args.ks, args.max_users, args.tokenizer, args.device)
     metrics = summary["metrics"]
     print(f"{summary['split']} ({summary['num_users']:,} users, beam {summary['num_beams']}): " +
           "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -233,7 +270,7 @@ def cmd_push(args) -> Dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hf-genrec", description="Generative recommendation with semantic IDs.")
+    parser = _Parser(prog="hf-genrec", description="Generative recommendation with semantic IDs.")
     parser.add_argument("--version", action="version", version=f"hf_genrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -268,23 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--data", required=True, help="a prepared dataset folder (hf-genrec prepare)")
     sids.add_argument("--out", required=True)
     sids.add_argument("--quantizer", default="rqkmeans", choices=QUANTIZERS)
-    sids.add_argument("--levels", type=int, default=3)
-    sids.add_argument("--codebook-size", type=int, default=256)
+    sids.add_argument("--levels", type=POSITIVE, default=3)
+    sids.add_argument("--codebook-size", type=AT_LEAST_TWO, default=256)
     sids.add_argument("--collisions", default="suffix", choices=COLLISION_MODES)
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--overwrite", action="store_true")
     v = sids.add_argument_group("RQ-VAE / VQ-VAE")
-    v.add_argument("--epochs", type=int, default=100)
-    v.add_argument("--beta", type=float, default=0.25, help="commitment weight (0.25 TIGER/DECOR, 1.0 ComeIR)")
-    v.add_argument("--lr", type=float, default=1e-3)
-    v.add_argument("--batch-size", type=int, default=1024)
-    v.add_argument("--latent-dim", type=int, default=None)
+    v.add_argument("--epochs", type=POSITIVE, default=100)
+    v.add_argument("--beta", type=_number(float, 0), default=0.25, help="commitment weight (0.25 TIGER/DECOR, 1.0 ComeIR)")
+    v.add_argument("--lr", type=_number(float, 0, strict=True), default=1e-3)
+    v.add_argument("--batch-size", type=POSITIVE, default=1024)
+    v.add_argument("--latent-dim", type=POSITIVE, default=None)
     v.add_argument("--ema", action="store_true", help="EMA codebook updates")
     v.add_argument("--no-dead-code-reset", action="store_true")
     v.add_argument("--no-kmeans-init", action="store_true")
     k = sids.add_argument_group("RQ-KMeans")
     k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
-    k.add_argument("--kmeans-iterations", type=int, default=50)
+    k.add_argument("--kmeans-iterations", type=POSITIVE, default=50)
     sids.set_defaults(func=cmd_build_sids)
 
     ev = sub.add_parser("evaluate", help="full-ranking Recall/NDCG@K of a saved model on a prepared split")
@@ -293,10 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", choices=("train", "validation", "test"))
     ev.add_argument("--out", default=None,
                     help="where metrics.json and summary.json go (default: runs/evaluate/<model name>-<split>)")
-    ev.add_argument("--num-beams", type=int, default=None, help="beam width (default: the model's generation_config)")
-    ev.add_argument("--batch-size", type=int, default=64)
-    ev.add_argument("--ks", default="5,10,20")
-    ev.add_argument("--max-users", type=int, default=None, help="evaluate only the first N users")
+    ev.add_argument("--num-beams", type=POSITIVE, default=None, help="beam width (default: the model's generation_config)")
+    ev.add_argument("--batch-size", type=POSITIVE, default=64)
+    ev.add_argument("--ks", type=_ks, default=(5, 10, 20), help="cut-offs K, e.g. 5,10,20")
+    ev.add_argument("--max-users", type=POSITIVE, default=None, help="evaluate only the first N users")
     ev.add_argument("--tokenizer", default=None, help="tokenizer folder when not inside --model")
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
@@ -310,9 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recommend", help="top-K recommendations of a saved model for one history")
     rec.add_argument("--model", required=True, help="a model folder or Hub repo id")
-    rec.add_argument("--history", required=True, help="item indices, item ids or titles, separated by ',' or '|'")
-    rec.add_argument("--top-k", type=int, default=10)
-    rec.add_argument("--num-beams", type=int, default=None,
+    rec.add_argument("--history", required=True,
+                     help="item ids, titles or item indices, separated by ',' or '|' (id:X / idx:N when ambiguous)")
+    rec.add_argument("--top-k", type=POSITIVE, default=10)
+    rec.add_argument("--num-beams", type=POSITIVE, default=None,
                      help="beam width (default: the model's generation_config; at least --top-k)")
     rec.add_argument("--out", default="runs/recommend", help="where recommendations.json and summary.json go")
     rec.set_defaults(func=cmd_recommend)
@@ -327,14 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--endpoint", default=None, help="a Hub endpoint other than huggingface.co")
     push.add_argument("--remote-code", action="store_true",
                       help="bundle the modeling code so the repo loads with trust_remote_code=True without hf_genrec")
-    push.add_argument("--allow-restricted", action="store_true", help="push data whose licence restricts redistribution")
+    push.add_argument("--allow-restricted", action="store_true",
+                      help="push data, or a model trained on data, whose licence restricts redistribution")
     push.add_argument("--out", default="runs/push", help="where summary.json goes")
     push.set_defaults(func=cmd_push)
 
     syn = sub.add_parser("synthetic", help="write the embedded default catalog (two-file format)")
     syn.add_argument("--out", required=True)
-    syn.add_argument("--users", type=int, default=3000)
-    syn.add_argument("--items", type=int, default=1200)
+    syn.add_argument("--users", type=POSITIVE, default=3000)
+    syn.add_argument("--items", type=POSITIVE, default=1200)
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--overwrite", action="store_true")
     syn.set_defaults(func=cmd_synthetic)
@@ -344,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--data", default=None, help="use this dataset folder instead of the synthetic catalog")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--encoder", default=DEFAULT_ENCODER)
-    quick.add_argument("--epochs", type=float, default=3.0, help="TIGER training epochs (default 3, a few minutes)")
+    quick.add_argument("--epochs", type=_number(float, 0, strict=True), default=3.0, help="TIGER training epochs (default 3, a few minutes)")
     quick.add_argument("--no-train", action="store_true", help="stop after the semantic IDs")
     quick.set_defaults(func=cmd_quickstart)
     return parser
@@ -358,6 +397,14 @@ def _is_input_error(error: BaseException) -> bool:
     return hub_errors is not None and isinstance(error, hub_errors.HubPushError)
 
 
+def _erase_progress_bars() -> None:
+    """Remove the progress bars an error interrupted, so that the error message stands on a line of its own."""
+    tqdm = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        bar.leave = False
+        bar.close()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -366,7 +413,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as err:  # noqa: BLE001 - sorted into input errors and bugs just below
         if not _is_input_error(err) or os.environ.get("HF_GENREC_DEBUG") == "1":
             raise
-        print(f"hf-genrec {args.command}: error: {err}", file=sys.stderr)
+        _erase_progress_bars()
+        message = " ".join(str(err).split()) or type(err).__name__  # one line, whatever the message held
+        print(f"hf-genrec {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0
 

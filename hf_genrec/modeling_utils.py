@@ -209,6 +209,17 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         self.item_sids.copy_(table.to(self.item_sids.device))
         self._trie_cache = {}
 
+    def check_tokenizer(self, tokenizer, where: str = "the tokenizer") -> None:
+        """The tokenizer must assign every item the SID this model was trained with (a tokenizer or weights file
+        swapped from another run with the same shapes would otherwise rank silently wrong)."""
+        tokenizer.check_compatible(self.config.num_levels, self.config.codebook_sizes, self.config.num_items)
+        table = torch.as_tensor(tokenizer.item_sid_table, dtype=torch.long)
+        differ = (table != self.item_sids.detach().cpu()).any(-1)
+        if bool(differ.any()):
+            raise ValueError(f"{where} gives {int(differ.sum())} of {len(table)} items another SID than the model's "
+                             f"catalog (first: item {int(differ.nonzero()[0])}): tokenizer and weights come from "
+                             "different runs")
+
     def catalog_trie(self, device: Optional[torch.device] = None) -> CatalogTrie:
         device = torch.device(device or self.item_sids.device)
         key = (str(device), hash(self.item_sids.detach().cpu().numpy().tobytes()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -15,17 +16,49 @@ from ..utils.io import atomic_write_json, output_lock
 from .common import SUMMARY_FILE, now
 
 
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _where(name: str | os.PathLike, what: str) -> str:
+    """A local folder, or a Hub repo id; a path-like name that does not exist is an error naming it."""
+    text = os.fspath(name)
+    if Path(text).exists():
+        if not Path(text).is_dir():
+            raise ValueError(f"{what} {text} is a file; pass the model folder")
+        return text
+    if not REPO_ID.match(text) or text.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"{what} {text} does not exist (and is not a Hub repo id such as org/name)")
+    return text
+
+
 def load_model_and_tokenizer(model_dir: str | os.PathLike, tokenizer_dir: Optional[str | os.PathLike] = None):
-    """``AutoModel`` + ``AutoTokenizer`` from a saved hf_genrec model folder (tokenizer beside the weights)."""
+    """``AutoModel`` + ``AutoTokenizer`` from a saved hf_genrec model folder (tokenizer beside the weights) or a Hub
+    repo id. Weights load from safetensors only and no remote code runs; a tokenizer that does not match the
+    weights is refused."""
     from transformers import AutoModel, AutoTokenizer
 
     from ..auto import register_auto_classes
 
     register_auto_classes()
-    model = AutoModel.from_pretrained(str(model_dir))
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
-    tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
+    model_where = _where(model_dir, "--model")
+    tokenizer_where = _where(tokenizer_dir, "--tokenizer") if tokenizer_dir else model_where
+    try:
+        model = AutoModel.from_pretrained(model_where, use_safetensors=True, trust_remote_code=False)
+    except Exception as error:  # OSError (missing / unreachable), safetensors errors, shape mismatches ...
+        raise ValueError(f"{model_where}: cannot load the model ({_first_line(error)})") from None
+    if not hasattr(model, "check_tokenizer"):
+        raise ValueError(f"{model_where} is a {type(model).__name__}, not an hf_genrec model")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_where, trust_remote_code=False)
+    except Exception as error:
+        raise ValueError(f"{tokenizer_where}: cannot load the SID tokenizer ({_first_line(error)})") from None
+    model.check_tokenizer(tokenizer, where=f"the tokenizer in {tokenizer_where}")
     return model, tokenizer
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 def run_baselines(prepared_dir: str | os.PathLike, split: str = "test") -> Dict[str, Dict[str, float]]:
@@ -86,7 +119,11 @@ def default_evaluation_folder(model_dir: str | os.PathLike, split: str) -> Path:
 
 
 def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list:
-    """Item ids from a comma- or ``|``-separated list of item indices, raw item ids or exact titles."""
+    """Item indices from a comma- or ``|``-separated list of item ids, exact titles or item indices.
+
+    A token is an item id if some item has it as its id, else a title, else (all digits) an item index. A token
+    that is both one item's id and another item's index is ambiguous: write ``id:<id>`` or ``idx:<index>``.
+    """
     ids = items.get("item_ids") or []
     titles = items.get("titles") or []
     by_key = {str(k): i for i, k in enumerate(ids)}
@@ -94,14 +131,22 @@ def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list
     separator = "|" if "|" in history else ","
     resolved = []
     for token in (t.strip() for t in history.split(separator) if t.strip()):
-        if token in by_key:
+        if token.startswith("id:") and token[3:] in by_key:
+            resolved.append(by_key[token[3:]])
+        elif token.startswith("idx:") and token[4:].isdigit() and int(token[4:]) < num_items:
+            resolved.append(int(token[4:]))
+        elif token in by_key:
+            if token.isdigit() and int(token) < num_items and by_key[token] != int(token):
+                raise ValueError(f"history item {token!r} is the id of item {by_key[token]} and the index of another "
+                                 f"item: write id:{token} or idx:{token}")
             resolved.append(by_key[token])
         elif token.lower() in by_title:
             resolved.append(by_title[token.lower()])
         elif token.isdigit() and int(token) < num_items:
             resolved.append(int(token))
         else:
-            raise ValueError(f"history item {token!r} is neither an item index, an item id nor a title of this model")
+            raise ValueError(f"history item {token!r} is neither an item id, a title nor an item index (0.."
+                             f"{num_items - 1}) of this model")
     if not resolved:
         raise ValueError("the history is empty")
     return resolved

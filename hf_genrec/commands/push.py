@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -20,9 +22,14 @@ def run_push(repo: str, model: Optional[str] = None, data: Optional[str] = None,
     if model:
         from ..hub import export_remote_code, push_model_folder
 
-        if remote_code:
-            export_remote_code(model)
-        url = push_model_folder(model, repo, **options)
+        if remote_code:  # bundle the code into a copy: a failed push leaves the local folder as it was
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / Path(model).name
+                shutil.copytree(model, copy, ignore=shutil.ignore_patterns(".hf_genrec*"))
+                export_remote_code(copy)
+                url = push_model_folder(copy, repo, allow_restricted=allow_restricted, **options)
+        else:
+            url = push_model_folder(model, repo, allow_restricted=allow_restricted, **options)
         what = {"model": model, "remote_code": remote_code}
     else:
         from ..data import PreparedDataset

@@ -42,7 +42,13 @@ def load_yaml_config(path: str | os.PathLike, overrides: Optional[list] = None) 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file {path} not found")
-    config = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    try:
+        config = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a run config must be a mapping with data/model/training sections")
     for item in overrides or []:
@@ -51,11 +57,16 @@ def load_yaml_config(path: str | os.PathLike, overrides: Optional[list] = None) 
         dotted, raw = item.split("=", 1)
         node = config
         keys = dotted.split(".")
+        if not all(keys):
+            raise ValueError(f"override {item!r}: empty key in {dotted!r}")
         for key in keys[:-1]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {key} is not a section")
-        node[keys[-1]] = yaml.load(raw, Loader=loader)
+        try:
+            node[keys[-1]] = yaml.load(raw, Loader=loader)
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
     return config
 
 
@@ -165,7 +176,9 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
                             run_metadata={"model_type": model_type, "model": model_options, "finetuning": finetuning,
                                           "data": data},
                             item_titles=prepared.items["title"], dataset_name=prepared.name,
-                            sid_quality=read_json(Path(data["sids"]) / SUMMARY_FILE))
+                            sid_quality=read_json(Path(data["sids"]) / SUMMARY_FILE),
+                            redistribution_restricted=prepared.redistribution_restricted,
+                            license_note=prepared.license_note)
     result = trainer.train()
     summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": now(),
                "config": config, **result}

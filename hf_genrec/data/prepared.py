@@ -25,12 +25,15 @@ import numpy as np
 from .._version import __version__
 from ..defaults import DEFAULT_TEXT_FIELDS
 from ..utils.io import atomic_output_dir, atomic_write_json
+from ..utils.logging import get_logger
 from .errors import DataFormatError
 from .items import build_item_table
 from .preprocessing import (TRAIN_EXAMPLE_MODES, check_sequence_lengths, drop_short_users, history_lengths,
                             kcore_filter, leave_one_out, reindex, remove_consecutive_duplicates, sequence_statistics,
                             sort_chronologically, split_sizes, training_counts, user_offsets)
-from .schema import TIMESTAMP, InteractionLog
+from .schema import ITEM, TIMESTAMP, InteractionLog
+
+logger = get_logger(__name__)
 
 SPLITS = ("train", "validation", "test")
 PREPARED_FILE = "prepared.json"
@@ -154,7 +157,7 @@ def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None)
     config = config or PrepareConfig()
     source_name = log.source.get("interactions")
     if config.require_timestamps and not log.has_timestamps:
-        raise DataFormatError("timestamps are required (require_timestamps=True) but the interactions have none",
+        raise DataFormatError("timestamps are required (--require-timestamps, PrepareConfig(require_timestamps=True)) but the interactions have none",
                               source_name, field=TIMESTAMP)
     raw_stats = {"interactions": len(log.interactions), "users": int(log.interactions["user_id"].nunique()),
                  "items": int(log.interactions["item_id"].nunique())}
@@ -178,6 +181,7 @@ def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None)
     counts = training_counts(item_idx, offsets, len(item_ids))
     item_frame, item_report = build_item_table(item_ids, log.items, counts, config.text_fields, config.text_template,
                                                config.max_text_chars)
+    check_item_coverage(item_report["items_missing_from_item_table"], len(item_ids), log)
     items = Dataset.from_pandas(item_frame, preserve_index=False)
 
     statistics: Dict[str, Any] = sequence_statistics(offsets, len(item_ids))
@@ -198,6 +202,25 @@ def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None)
     return PreparedDataset(splits=splits, items=items, statistics=statistics, config=config.to_dict(), name=log.name,
                            source=dict(log.source), redistribution_restricted=log.redistribution_restricted,
                            license_note=log.license_note, sequence_lengths=np.diff(offsets))
+
+
+def check_item_coverage(missing: int, total: int, log: InteractionLog) -> None:
+    """Items absent from the item table get the text ``"Item <id>"``: say how many, and refuse when most are absent
+    (the ids of the two files do not match)."""
+    source = log.source.get("items")
+    if not len(log.items):
+        logger.warning(f"{log.name}: no item table, so every item's text is 'Item <id>' (the item embeddings, and "
+                       "SIDs built from them, then carry no content)")
+        return
+    if missing * 2 > total:
+        known = set(log.items[ITEM])
+        absent = next(item for item in log.interactions[ITEM] if item not in known)
+        raise DataFormatError(f"{missing} of the {total} items of the interactions are not in the item table, so its "
+                              f"ids do not match theirs (e.g. {absent!r} is missing; the table has "
+                              f"{log.items[ITEM].iloc[0]!r}, ...): check case, prefixes or the item id column", source)
+    if missing:
+        logger.warning(f"{log.name}: {missing} of {total} items are not in the item table "
+                       f"{source or ''}; their text is 'Item <id>'")
 
 
 def format_statistics(stats: Dict[str, Any]) -> str:

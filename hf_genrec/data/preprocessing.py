@@ -114,7 +114,8 @@ def check_sequence_lengths(frame: pd.DataFrame, offsets: np.ndarray, user_ids: n
         raise DataFormatError(
             f"user '{user_ids[user]}' has {int(lengths[user])} interaction(s) after filtering (first at line "
             f"{first_line}); leave-one-out needs at least {minimum}. {short.size} user(s) are this short: raise the "
-            f"k-core threshold or pass drop_short_users=True", source, field=USER)
+            "k-core threshold or drop them with --drop-short-users (PrepareConfig(drop_short_users=True))", source,
+            field=USER)
 
 
 def drop_short_users(frame: pd.DataFrame, minimum: int = 3) -> Tuple[pd.DataFrame, int]:

@@ -75,8 +75,17 @@ def load_item_embeddings(path: str | os.PathLike) -> Tuple[np.ndarray, Dict[str,
         path = path / EMBEDDINGS_FILE
     if not path.exists():
         raise FileNotFoundError(f"no item embeddings at {path}; run `hf-genrec prepare` with an encoder")
-    with safe_open(str(path), framework="np") as handle:
-        return handle.get_tensor("embeddings"), dict(handle.metadata() or {})
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            embeddings, metadata = handle.get_tensor("embeddings"), dict(handle.metadata() or {})
+    except Exception as error:  # safetensors raises its own error types for every kind of damage
+        raise ValueError(f"{path} is not a readable item-embedding file ({str(error).splitlines()[0][:200]}); "
+                         "run `hf-genrec prepare` again") from None
+    if embeddings.ndim != 2 or not np.isfinite(embeddings).all():
+        bad = int((~np.isfinite(embeddings)).any(-1).sum()) if embeddings.ndim == 2 else -1
+        raise ValueError(f"{path}: the item embeddings must be a finite [items, dim] table "
+                         f"({'shape ' + str(embeddings.shape) if bad < 0 else f'{bad} rows hold NaN or inf'})")
+    return embeddings, metadata
 
 
 class ItemEncoder:

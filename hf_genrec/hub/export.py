@@ -2,7 +2,8 @@
 
 ``save_model_folder(model, tokenizer, folder)`` writes (atomically) the weights and config
 (``save_pretrained``), the tokenizer, the catalog trie as safetensors, ``items.json`` (ids and titles),
-``metrics.json``, ``training_config.json`` and the model card ``README.md``.
+``metrics.json``, ``training_config.json``, ``data_license.json`` (whether the training data may be
+redistributed) and the model card ``README.md``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
 
 ITEMS_FILE = "items.json"
+DATA_LICENSE_FILE = "data_license.json"
 TRIE_FILE = "catalog_trie.safetensors"
 
 
@@ -32,11 +34,15 @@ def _set_default_mode(folder: Path, mode: Optional[str]) -> None:
 def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Optional[Dict[str, Any]] = None,
                       training: Optional[Dict[str, Any]] = None, item_titles: Optional[Sequence[str]] = None,
                       dataset_name: Optional[str] = None, overwrite: bool = True, remote_code: bool = False,
-                      sid_quality: Optional[Dict[str, Any]] = None) -> Path:
-    """Write the folder; ``remote_code=True`` also bundles the modeling code (``trust_remote_code`` loading)."""
+                      sid_quality: Optional[Dict[str, Any]] = None, redistribution_restricted: bool = False,
+                      license_note: Optional[str] = None) -> Path:
+    """Write the folder; ``remote_code=True`` also bundles the modeling code (``trust_remote_code`` loading).
+
+    ``redistribution_restricted`` (the training data's licence restricts redistribution, e.g. Yelp: the folder
+    holds every item's id and title) is recorded in ``data_license.json``; pushing such a folder is refused."""
     from .cards import render_model_card
 
-    tokenizer.check_compatible(model.config.num_levels, model.config.codebook_sizes, model.config.num_items)
+    model.check_tokenizer(tokenizer)
     folder = Path(folder)
     with atomic_output_dir(folder, overwrite=overwrite, command="model folder") as tmp:
         model.save_pretrained(tmp)
@@ -48,6 +54,9 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Opti
         atomic_write_json(tmp / ITEMS_FILE, {"item_ids": list(keys), "titles": titles})
         atomic_write_json(tmp / "metrics.json", metrics or {})
         atomic_write_json(tmp / "training_config.json", training or {})
+        atomic_write_json(tmp / DATA_LICENSE_FILE, {"dataset": dataset_name,
+                                                    "redistribution_restricted": bool(redistribution_restricted),
+                                                    "license_note": license_note})
         atomic_write_text(tmp / "README.md", render_model_card(model, metrics or {}, training or {}, dataset_name,
                                                                sid_quality=sid_quality))
         if remote_code:

@@ -61,11 +61,25 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     return str(getattr(info, "commit_url", info))
 
 
-def push_model_folder(folder: str | os.PathLike, repo_id: str, **kwargs) -> str:
-    """Push a saved hf_genrec model folder; it must hold the weights, config and tokenizer."""
+def push_model_folder(folder: str | os.PathLike, repo_id: str, allow_restricted: bool = False, **kwargs) -> str:
+    """Push a saved hf_genrec model folder; it must hold the weights, config and tokenizer. A folder trained on data
+    whose licence restricts redistribution (``data_license.json``; it holds every item's id and title) is refused
+    unless ``allow_restricted`` (a private repository you are entitled to hold, say)."""
+    from .export import DATA_LICENSE_FILE
+
     folder = Path(folder)
     for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder} has no {name}; save it with hf_genrec.hub.save_model_folder or "
                                     "hf-genrec train first")
+    license_file = folder / DATA_LICENSE_FILE
+    if license_file.exists() and not allow_restricted:
+        from ..utils.io import read_json_file
+
+        data = read_json_file(license_file)
+        if data.get("redistribution_restricted"):
+            raise PermissionError(f"{folder} was trained on {data.get('dataset') or 'data'} whose licence restricts "
+                                  f"redistribution ({data.get('license_note') or 'see its source'}), and it holds every "
+                                  "item's id and title; refusing to push it (--allow-restricted only for a private "
+                                  "repository you are entitled to use)")
     return push_folder(folder, repo_id, "model", **kwargs)

@@ -43,6 +43,21 @@ class AutoencoderQuantizerConfig(QuantizerConfig):
     dead_code_reset: bool = True
     normalize_input: bool = False
 
+    def __post_init__(self):
+        super().__post_init__()
+        at_least_one = {"latent_dim": self.latent_dim, "epochs": self.epochs, "batch_size": self.batch_size,
+                        "kmeans_iterations": self.kmeans_iterations}
+        for name, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if any(width < 1 for width in self.hidden_dims):
+            raise ValueError(f"hidden_dims must be positive, got {self.hidden_dims}")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.beta < 0:
+            raise ValueError(f"learning_rate must be positive, weight_decay and beta not negative (got "
+                             f"{self.learning_rate}, {self.weight_decay}, {self.beta})")
+        if not (0 <= self.dropout < 1 and 0 < self.ema_decay < 1):
+            raise ValueError(f"dropout must be in [0, 1) and ema_decay in (0, 1), got {self.dropout}, {self.ema_decay}")
+
 
 def mlp(dims: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
     layers: List[nn.Module] = []

@@ -44,6 +44,14 @@ class QuantizerConfig:
     seed: int = 0
     quantizer_type: str = ""
 
+    def __post_init__(self):
+        if self.levels < 1:
+            raise ValueError(f"levels must be at least 1, got {self.levels}")
+        if self.input_dim < 1:
+            raise ValueError(f"input_dim must be at least 1, got {self.input_dim}")
+        if any(size < 2 for size in self.codebook_sizes):
+            raise ValueError(f"every codebook needs at least 2 codes, got codebook_size {self.codebook_size}")
+
     @property
     def codebook_sizes(self) -> List[int]:
         sizes = list(self.codebook_size) if isinstance(self.codebook_size, (list, tuple)) else [int(self.codebook_size)] * self.levels

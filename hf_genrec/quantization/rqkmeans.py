@@ -24,6 +24,11 @@ class RQKMeansConfig(QuantizerConfig):
     balanced: bool = False
     normalize_input: bool = False
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+
 
 @register_quantizer
 class RQKMeans(Quantizer):

@@ -5,13 +5,13 @@ so - as in the multi-code VQ tokenizers IntRR cites - the latent ``z`` (``latent
 ``L`` equal chunks and chunk ``l`` is quantized by its own codebook ``l`` (product quantization). The
 codes are therefore *not* hierarchical: unlike RQ, level 1 carries no more meaning than level 4.
 The decoder reconstructs the embedding from the concatenated codewords. ``latent_dim`` must be a
-multiple of ``levels`` (default 64 = 4 x 16).
+multiple of ``levels`` (default: 64 rounded up to one, e.g. 64 = 4 x 16, 66 = 3 x 22).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -22,7 +22,12 @@ from .kmeans import kmeans, nearest
 
 @dataclass
 class VQVAEConfig(AutoencoderQuantizerConfig):
-    latent_dim: int = 64
+    latent_dim: Optional[int] = None  # default: about 64, rounded up to a multiple of the levels
+
+    def __post_init__(self):
+        if self.latent_dim is None and self.levels >= 1:
+            self.latent_dim = self.levels * -(-64 // self.levels)
+        super().__post_init__()
 
 
 @register_quantizer

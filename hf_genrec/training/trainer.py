@@ -97,7 +97,8 @@ class GenRecTrainer:
     def __init__(self, model, tokenizer, train_dataset, eval_dataset=None, test_dataset=None,
                  config: Optional[TrainingConfig] = None, item_train_counts=None, accelerator=None,
                  run_metadata: Optional[Dict[str, Any]] = None, item_titles=None, dataset_name: Optional[str] = None,
-                 sid_quality: Optional[Dict[str, Any]] = None):
+                 sid_quality: Optional[Dict[str, Any]] = None, redistribution_restricted: bool = False,
+                 license_note: Optional[str] = None):
         self.model = model
         self.tokenizer = tokenizer
         self.train_dataset = train_dataset
@@ -109,6 +110,7 @@ class GenRecTrainer:
         self.item_titles = item_titles
         self.dataset_name = dataset_name
         self.sid_quality = sid_quality
+        self.data_license = {"redistribution_restricted": redistribution_restricted, "license_note": license_note}
         self.backend: TrainingBackend = make_backend(self.config, accelerator)
         self.accelerator = self.backend.accelerator
         self.output_dir = Path(self.config.output_dir)
@@ -416,7 +418,7 @@ class GenRecTrainer:
                 save_model_folder(model, self.tokenizer, final,
                                   metrics={"test": test, "validation": best_validation[-1] if best_validation else None},
                                   training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
-                                  dataset_name=self.dataset_name, sid_quality=self.sid_quality)
+                                  dataset_name=self.dataset_name, sid_quality=self.sid_quality, **self.data_license)
                 plot_training_curves(self.history, self.output_dir / "training_curves.png",
                                      self.config.metric_for_best_model)
                 atomic_write_json(self.output_dir / "training_history.json", self.history)

@@ -104,12 +104,13 @@ def small_log(sequences, items=None, with_time=True):
 
 def test_prepare_dataset_contiguous_ids_and_split_sizes():
     log = small_log({"u1": ["a", "b", "c", "d", "e"], "u2": ["c", "a", "b"], "u3": ["e", "d", "c", "b"]},
-                    items={"item_id": ["a", "c"], "title": ["Apple", "Cherry"], "category_path": [["Fruit"], []]})
+                    items={"item_id": ["a", "c", "d"], "title": ["Apple", "Cherry", "Date"],
+                           "category_path": [["Fruit"], [], []]})
     prepared = prepare_dataset(log, PrepareConfig(min_user_interactions=1, min_item_interactions=1, max_history=2))
     assert prepared.items["item_id"] == ["a", "b", "c", "d", "e"]
     assert prepared.items["item_idx"] == [0, 1, 2, 3, 4]
     assert prepared.items["text"][0] == "Apple. Category path: Fruit" and prepared.items["text"][1] == "Item b"
-    assert prepared.statistics["items_missing_from_item_table"] == 3
+    assert prepared.statistics["items_missing_from_item_table"] == 2
     assert prepared.statistics["split_sizes"] == {"train": 2 + 0 + 1, "validation": 3, "test": 3}
     test = prepared.splits["test"]
     assert test["user_id"] == ["u1", "u2", "u3"]
@@ -157,3 +158,15 @@ def test_item_text_assembly_and_templates():
             validate_template(bad)
     with pytest.raises(ValueError, match="unknown text field"):
         build_item_table(np.array(["x1"], dtype=object), pd.DataFrame(), np.zeros(1), fields=("price",))
+
+
+def test_items_missing_from_the_item_table_are_counted_and_most_missing_is_an_error(caplog):
+    sequences = {"u1": ["A1", "B2", "C3"], "u2": ["B2", "C3", "D4"]}
+    partial = small_log(sequences, items={"item_id": ["A1", "B2", "C3"], "title": ["x", "y", "z"]})
+    config = PrepareConfig(min_user_interactions=1, min_item_interactions=1)
+    with caplog.at_level("WARNING", logger="hf_genrec"):
+        prepared = prepare_dataset(partial, config)
+    assert prepared.statistics["items_missing_from_item_table"] == 1 and "1 of 4 items" in caplog.text
+    wrong_case = small_log(sequences, items={"item_id": ["a1", "b2", "c3", "d4"], "title": ["x", "y", "z", "w"]})
+    with pytest.raises(DataFormatError, match=r"4 of the 4 items .* 'A1' is missing; the table has 'a1'"):
+        prepare_dataset(wrong_case, config)

@@ -80,6 +80,7 @@ def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys, monke
     # a model for another catalog is refused with a clear message
     other = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=[2, 2], num_items=4, hidden_size=32, intermediate_size=64,
                                                          num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16))
+    other.set_catalog(torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]))
     other.save_pretrained(tmp_path / "other")
     SIDTokenizer.from_sids([[0, 0], [0, 1], [1, 0], [1, 1]], [2, 2]).save_pretrained(tmp_path / "other")
     assert main(["evaluate", "--model", str(tmp_path / "other"), "--data", str(prepared_synthetic)]) == 2

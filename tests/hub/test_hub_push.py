@@ -57,7 +57,8 @@ def test_prepared_dataset_push_as_parquet_with_card(hub, tmp_path):
     from helpers.writers import write_two_file
 
     source = write_two_file(tmp_path / "src", {"A": ["x", "y", "z", "x"], "B": ["y", "z", "w"]},
-                            items={"x": {"title": "Ex"}}, timestamps={"A": [1, 2, 3, 4], "B": [5, 6, 7]})
+                            items={"x": {"title": "Ex"}, "y": {"title": "Why"}},
+                            timestamps={"A": [1, 2, 3, 4], "B": [5, 6, 7]})
     prepared = prepare_dataset(read_dataset(source), PrepareConfig(min_user_interactions=1, min_item_interactions=1))
     push_dataset(prepared, "test-user/toy-loo")
     files = hub.files("test-user/toy-loo", repo_type="dataset")

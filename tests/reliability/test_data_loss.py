@@ -22,7 +22,7 @@ def tree(folder: Path) -> dict:
 @pytest.fixture
 def source(tmp_path):
     return write_two_file(tmp_path / "parent" / "data", {"u": ["a", "b", "c", "d"], "v": ["b", "c", "d", "a"]},
-                          items={"a": {"title": "A"}})
+                          items={"a": {"title": "A"}, "b": {"title": "B"}})
 
 
 def prepare(data, out, *extra):

@@ -103,7 +103,7 @@ def test_cli_train_and_recommend(run_config, tmp_path, capsys):
     summary = json.loads((tmp_path / "rec" / "summary.json").read_text())
     assert summary["history"] == [0, 1, 3]
     assert main(["recommend", "--model", str(folder), "--history", "no such item"]) == 2
-    assert "neither an item index" in capsys.readouterr().err
+    assert "is neither an item id, a title nor an item index" in capsys.readouterr().err
 
 
 def _launch_env():

@@ -22,6 +22,7 @@ from ...defaults import READER_FORMATS
 from ..errors import DataFormatError
 from ..schema import InteractionLog
 from .amazon import load_amazon2023_from_hub, read_amazon2014, read_amazon2023
+from .dates import keep_dates
 from .table import InteractionColumns, ItemColumns, read_table_pair, read_two_file
 from .yelp import read_yelp
 
@@ -70,8 +71,18 @@ def read_dataset(data: str | os.PathLike, format: str = "auto", items: Optional[
                  item_columns: Optional[ItemColumns] = None, name: Optional[str] = None, **options) -> InteractionLog:
     """Read any supported source. ``items`` overrides the item/meta file found beside ``data``.
 
-    Extra ``options`` go to the specific reader (e.g. ``date_from``/``date_to`` for Yelp).
+    ``date_from`` / ``date_to`` (inclusive ISO dates) keep the interactions of a time window, for every format.
+    Other ``options`` go to the specific reader.
     """
+    date_from, date_to = options.pop("date_from", None), options.pop("date_to", None)
+    log = _read(data, format, items, interaction_columns, item_columns, name, **options)
+    if date_from is not None or date_to is not None:
+        log.interactions = keep_dates(log.interactions, date_from, date_to, log.source.get("interactions"))
+        log.source.update(date_from=date_from, date_to=date_to)
+    return log
+
+
+def _read(data, format, items, interaction_columns, item_columns, name, **options) -> InteractionLog:
     if format == "amazon2023-hub":
         return load_amazon2023_from_hub(os.fspath(data), **options)
     if format == "auto":

@@ -102,7 +102,9 @@ def iter_python_literals(path: str | os.PathLike, encoding: str = "utf-8") -> It
 def read_delimited(path: str | os.PathLike, delimiter: str, encoding: str = "utf-8") -> Tuple[List[str], List[List[str]], List[int]]:
     """Read a CSV/TSV file with a header. Returns ``(header, rows, line_numbers)``.
 
-    Rows whose field count differs from the header raise :class:`DataFormatError`.
+    CSV fields may be quoted (RFC 4180); TSV has no quoting, so a ``"`` is an ordinary character there (a quote
+    at the start of an id must not swallow the following lines). Rows whose field count differs from the header
+    raise :class:`DataFormatError`.
     """
     lines = iter_text_lines(path, encoding)
     # csv.reader pulls further lines itself for quoted multi-line fields; track the physical line.
@@ -113,7 +115,8 @@ def read_delimited(path: str | os.PathLike, delimiter: str, encoding: str = "utf
             current["line"] = line_no
             yield text
 
-    reader = csv.reader(texts(), delimiter=delimiter)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(texts(), delimiter=delimiter, quoting=quoting)
     header: List[str] | None = None
     rows: List[List[str]] = []
     line_numbers: List[int] = []

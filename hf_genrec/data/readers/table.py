@@ -128,6 +128,10 @@ def _as_id_strings(values: Sequence[Any], path, lines: List[int], field: str, wh
     return np.asarray([str(value).strip() for value in values], dtype=object)
 
 
+EARLIEST_TIMESTAMP = -2_208_988_800  # 1900-01-01
+LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01
+
+
 def parse_timestamps(values: Sequence[Any], unit: str, path, lines: List[int], field: str, where: str = "line") -> np.ndarray:
     """Parse a timestamp column to int64 unix seconds; a missing or unparsable value is an error."""
     def fail(index: int, message: str):
@@ -136,7 +140,7 @@ def parse_timestamps(values: Sequence[Any], unit: str, path, lines: List[int], f
     bad = _first_missing(values)
     if bad is not None:
         fail(bad, "timestamp is missing; every interaction needs one when a timestamp column is named "
-                  "(map timestamp=None to use the file order instead)")
+                  "(--time-col '' / InteractionColumns(timestamp=None) uses the file order instead)")
     if unit not in ("s", "ms", "iso", "auto"):
         raise ValueError(f"unknown timestamp_unit {unit!r}; use 's', 'ms', 'iso' or 'auto'")
     series = pd.Series(list(values), dtype=object)
@@ -146,7 +150,11 @@ def parse_timestamps(values: Sequence[Any], unit: str, path, lines: List[int], f
     if unit in ("s", "ms") and not is_number.all():
         fail(int(np.flatnonzero(~is_number)[0]), f"timestamp is not a number (unit {unit!r})")
     if is_number.any():
-        scaled = numbers.to_numpy(dtype="float64")[is_number] / (1000.0 if unit == "ms" else 1.0)
+        raw = numbers.to_numpy(dtype="float64")
+        too_large = is_number & ~(np.abs(raw) < 1e15)  # inf, or beyond any date (int64 overflow)
+        if too_large.any():
+            fail(int(np.flatnonzero(too_large)[0]), "timestamp is not a finite number of a plausible size")
+        scaled = raw[is_number] / (1000.0 if unit == "ms" else 1.0)
         seconds[is_number] = np.floor(scaled).astype(np.int64)
     if not is_number.all():  # "iso", or the non-numeric values of "auto"
         parsed = pd.to_datetime(series[~is_number].astype(str), utc=True, errors="coerce", format="ISO8601")
@@ -154,6 +162,13 @@ def parse_timestamps(values: Sequence[Any], unit: str, path, lines: List[int], f
             bad = np.flatnonzero(~is_number)[int(np.flatnonzero(parsed.isna().to_numpy())[0])]
             fail(int(bad), "timestamp is neither a number nor an ISO-8601 date")
         seconds[~is_number] = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    outside = (seconds < EARLIEST_TIMESTAMP) | (seconds > LATEST_TIMESTAMP)
+    if outside.any():
+        index = int(np.flatnonzero(outside)[0])
+        hint = ""
+        if unit in ("s", "auto") and is_number[index] and seconds[index] > LATEST_TIMESTAMP:
+            hint = "; it looks like milliseconds: use --time-unit ms (InteractionColumns(timestamp_unit='ms'))"
+        fail(index, f"timestamp is outside the years 1900-2100 as unix {'milli' if unit == 'ms' else ''}seconds{hint}")
     return seconds
 
 
@@ -245,16 +260,18 @@ def read_table_pair(interactions: str | os.PathLike, items: Optional[str | os.Pa
     item_columns = item_columns or ItemColumns()
     columns, lines, where = load_columns(interactions, interactions_format, encoding)
     frame = build_interactions(columns, lines, interaction_columns, interactions, where)
+    item_cols = {}
     if items is not None:
         item_cols, item_lines, item_where = load_columns(items, items_format, encoding)
         item_frame = build_item_table(item_cols, item_lines, item_columns, items, item_where)
     else:
         item_frame = empty_item_table()
+    yelp = looks_like_yelp(columns, item_cols)
     return InteractionLog(
         interactions=frame, items=item_frame, name=name or Path(interactions).stem,
         source={"format": "table", "interactions": os.fspath(interactions),
                 "items": os.fspath(items) if items is not None else None},
-        redistribution_restricted=redistribution_restricted)
+        redistribution_restricted=redistribution_restricted or yelp, license_note=YELP_NOTE if yelp else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,6 +280,16 @@ def read_table_pair(interactions: str | os.PathLike, items: Optional[str | os.Pa
 
 def _first_present(candidates: Sequence[str], available) -> Optional[str]:
     return next((c for c in candidates if c in available), None)
+
+
+#: column names that only the Yelp Open Dataset uses: data carrying them is Yelp data, whatever its format or folder
+YELP_COLUMNS = ("business_id",)
+YELP_NOTE = ("Yelp Open Dataset (recognised by its business_id column): academic, non-commercial use; "
+             "redistribution is restricted, use it for evaluation only.")
+
+
+def looks_like_yelp(*column_sets) -> bool:
+    return any(column in columns for columns in column_sets for column in YELP_COLUMNS)
 
 
 def _looks_restricted(folder: Path) -> Tuple[bool, Optional[str]]:
@@ -322,10 +349,12 @@ def read_two_file(folder: str | os.PathLike, name: Optional[str] = None) -> Inte
     else:
         item_frame = empty_item_table()
     restricted, description = _looks_restricted(folder)
+    yelp = looks_like_yelp(columns)
+    restricted = restricted or yelp
     return InteractionLog(
         interactions=frame, items=item_frame, name=name or folder.name,
         source={"format": "two-file", "folder": os.fspath(folder), "interactions": os.fspath(inter_path),
                 "items": os.fspath(items_path) if items_path.exists() else None, "description": description},
         redistribution_restricted=restricted,
-        license_note=("Source marks redistribution as restricted (see SOURCE.txt); use for evaluation only."
-                      if restricted else None))
+        license_note=(YELP_NOTE if yelp else "Source marks redistribution as restricted (see SOURCE.txt); use for "
+                      "evaluation only." if restricted else None))

@@ -4,7 +4,7 @@
 ``date`` as ``"YYYY-MM-DD HH:MM:SS"``) and ``yelp_academic_dataset_business.json`` (``business_id``,
 ``name``, ``categories`` as one comma-separated string or null, ``city``, ``state``, ``stars``,
 ``review_count``). The Yelp terms restrict redistribution: logs read here are marked so that
-``push_to_hub`` refuses them.
+``hf_genrec.hub.push_dataset`` and ``hf-genrec push`` refuse them.
 """
 
 from __future__ import annotations
@@ -12,25 +12,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import numpy as np
-import pandas as pd
-
-from ..errors import DataFormatError
-from ..schema import TIMESTAMP, InteractionLog, empty_item_table
+from ..schema import InteractionLog, empty_item_table
+from .dates import keep_dates
 from ._lines import collect_fields, iter_jsonl
 from .table import InteractionColumns, ItemColumns, build_interactions, build_item_table, to_string_list
 
 YELP_LICENSE = ("Yelp Open Dataset: academic, non-commercial use under Yelp's Dataset Terms of Use; "
                 "redistribution is restricted, do not push it to any public hub.")
-
-
-def _to_seconds(date: Optional[str], path, label: str) -> Optional[int]:
-    if date is None:
-        return None
-    try:
-        return int(pd.Timestamp(date, tz="UTC").timestamp())
-    except ValueError:
-        raise DataFormatError(f"{label} {date!r} is not a date", path) from None
 
 
 def read_yelp(reviews: str | os.PathLike, business: Optional[str | os.PathLike] = None, name: str = "yelp",
@@ -43,18 +31,7 @@ def read_yelp(reviews: str | os.PathLike, business: Optional[str | os.PathLike] 
     columns, lines = collect_fields(iter_jsonl(reviews), ["user_id", "business_id", "date"])
     frame = build_interactions(columns, lines, InteractionColumns(user="user_id", item="business_id", timestamp="date",
                                                                   timestamp_unit="iso"), reviews)
-    low = _to_seconds(date_from, reviews, "date_from")
-    high = _to_seconds(date_to, reviews, "date_to")
-    if high is not None and len(date_to) <= 10:  # a bare date includes the whole day
-        high += 86_399
-    keep = np.ones(len(frame), dtype=bool)
-    if low is not None:
-        keep &= frame[TIMESTAMP].to_numpy() >= low
-    if high is not None:
-        keep &= frame[TIMESTAMP].to_numpy() <= high
-    frame = frame[keep].reset_index(drop=True)
-    if frame.empty:
-        raise DataFormatError(f"no reviews between {date_from} and {date_to}", reviews)
+    frame = keep_dates(frame, date_from, date_to, reviews)  # before the businesses: the window is what matters
     items = empty_item_table()
     if business is not None:
         item_columns, item_lines = collect_fields(iter_jsonl(business),
