@@ -131,10 +131,13 @@ def check_run_config(config: Dict[str, Any]) -> None:
     data = config.get("data") or {}
     if "prepared" not in data or "sids" not in data:
         raise ValueError("the config's data section needs 'prepared' (hf-genrec prepare) and 'sids' (hf-genrec build-sids)")
-    model_type = (config.get("model") or {}).get("type", "tiger")
     from ..models import check_model_options
+    from ..training import LoraSettings, TrainingConfig
 
-    check_model_options(model_type, {k: v for k, v in (config.get("model") or {}).items() if k != "type"})
+    model_options = dict(config.get("model") or {})
+    check_model_options(model_options.pop("type", "tiger"), model_options)
+    TrainingConfig.from_dict(dict(config.get("training") or {}))
+    dataclass_from_dict(LoraSettings, dict((config.get("finetuning") or {}).get("lora") or {}), "finetuning.lora")
 
 
 def run_train(config: Dict[str, Any]) -> Dict[str, Any]:

@@ -14,7 +14,6 @@ the training part; used for popularity groups) and source extras.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from .._version import __version__
 from ..defaults import DEFAULT_TEXT_FIELDS
-from ..utils.io import atomic_output_dir, atomic_write_json
+from ..utils.io import atomic_output_dir, atomic_write_json, read_json_file
 from ..utils.logging import get_logger
 from .errors import DataFormatError
 from .items import build_item_table
@@ -124,7 +123,7 @@ class PreparedDataset:
         if not meta_path.exists():
             raise DataFormatError(f"not a prepared dataset folder (no {PREPARED_FILE}); run `hf-genrec prepare` first",
                                   folder)
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_json_file(meta_path)
         return cls(splits=load_from_disk(str(folder / "splits")), items=load_from_disk(str(folder / "items")),
                    statistics=meta["statistics"], config=meta["config"], name=meta.get("name", folder.name),
                    source=meta.get("source", {}), redistribution_restricted=meta.get("redistribution_restricted", False),

@@ -108,7 +108,8 @@ class ItemEncoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(resolve_model_path(self.model_name), device=self.device)
+            self._model = SentenceTransformer(resolve_model_path(self.model_name), device=self.device,
+                                              trust_remote_code=False)
         return self._model
 
     def cache_key(self, texts: Sequence[str]) -> str:

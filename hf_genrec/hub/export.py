@@ -8,12 +8,11 @@ redistributed) and the model card ``README.md``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text
+from ..utils.io import atomic_output_dir, atomic_write_json, atomic_write_text, read_json_file
 
 ITEMS_FILE = "items.json"
 DATA_LICENSE_FILE = "data_license.json"
@@ -26,7 +25,7 @@ def _set_default_mode(folder: Path, mode: Optional[str]) -> None:
     path = folder / "tokenizer_config.json"
     if mode is None or not path.exists():
         return
-    config = json.loads(path.read_text())
+    config = read_json_file(path)
     config["default_mode"] = mode
     atomic_write_json(path, config)
 
@@ -67,9 +66,8 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike, metrics: Opti
 
 
 def load_items(folder: str | os.PathLike) -> Dict[str, Any]:
-    import json
 
     path = Path(folder) / ITEMS_FILE
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_file(path)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
-from ..utils.io import atomic_write_json, atomic_write_text
+from ..utils.io import atomic_write_json, atomic_write_text, read_json_file
 
 PACKAGE = "hf_genrec"
 TOKENIZER_MODULE = "hf_genrec.tokenization.tokenization_sid"
@@ -121,7 +120,7 @@ def export_remote_code(folder: str | os.PathLike) -> Dict[str, str]:
     """Add bundled code and ``auto_map`` entries to a saved model folder (``config.json`` present)."""
     folder = Path(folder)
     config_path = folder / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json_file(config_path)
     from ..models import MODEL_TYPES
 
     model_type = config.get("model_type")
@@ -137,7 +136,7 @@ def export_remote_code(folder: str | os.PathLike) -> Dict[str, str]:
     atomic_write_json(config_path, config)
     tokenizer_path = folder / "tokenizer_config.json"
     if tokenizer_path.exists():
-        tokenizer_config = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+        tokenizer_config = read_json_file(tokenizer_path)
         tokenizer_config["auto_map"] = {"AutoTokenizer": [f"{entries[TOKENIZER_MODULE]}.SIDTokenizer", None]}
         atomic_write_json(tokenizer_path, tokenizer_config)
     return names

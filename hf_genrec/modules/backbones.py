@@ -23,7 +23,7 @@ def config_from_dict(backbone_config: Dict[str, Any]) -> PretrainedConfig:
 
 def backbone_config_dict(name_or_path: str, **kwargs) -> Dict[str, Any]:
     """The config of a named or local backbone as a dict (to store inside an hf_genrec config)."""
-    return AutoConfig.from_pretrained(name_or_path, **kwargs).to_dict()
+    return AutoConfig.from_pretrained(name_or_path, trust_remote_code=False, **kwargs).to_dict()
 
 
 def build_backbone(backbone_config: Dict[str, Any]):
@@ -41,8 +41,9 @@ def build_backbone(backbone_config: Dict[str, Any]):
 
 
 def load_pretrained_backbone(name_or_path: str, **kwargs):
-    """Pretrained base model by Hub id (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"``) or local folder."""
-    return AutoModel.from_pretrained(name_or_path, **kwargs)
+    """Pretrained base model by Hub id (``"Qwen/Qwen3-0.6B"``, ``"meta-llama/Llama-3.2-1B"``) or local folder: weights
+    from safetensors only (never a pickled ``.bin``), no remote code."""
+    return AutoModel.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=False, **kwargs)
 
 
 def default_decoder_config(hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4,

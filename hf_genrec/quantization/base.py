@@ -11,7 +11,6 @@ Files: ``quantizer_config.json`` (JSON) + ``quantizer.safetensors`` (tensors); n
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from ..utils.dataclass_dict import dataclass_from_dict
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_write_bytes, atomic_write_json, read_json_file
 
 CONFIG_FILE = "quantizer_config.json"
 WEIGHTS_FILE = "quantizer.safetensors"
@@ -165,7 +164,7 @@ class Quantizer(nn.Module):
         config_path = folder / CONFIG_FILE
         if not config_path.exists():
             raise FileNotFoundError(f"no {CONFIG_FILE} in {folder}")
-        data = json.loads(config_path.read_text(encoding="utf-8"))
+        data = read_json_file(config_path)
         kind = data.get("quantizer_type")
         target = QUANTIZERS.get(kind)
         if target is None:

@@ -18,7 +18,6 @@ always last), both configurable. ``decode`` turns token ids into SID strings; ``
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from transformers.tokenization_utils_base import AddedToken, BatchEncoding, PreTrainedTokenizerBase
 
+from ..utils.io import read_json_file
 from .sid_vocab import SPECIAL_TOKENS, token_offsets
 from .trie import CatalogTrie
 
@@ -49,7 +49,7 @@ class SIDTokenizer(PreTrainedTokenizerBase):
                  item_keys: Optional[Sequence[str]] = None, default_mode: str = "flat",
                  pad_token: str = "<pad>", bos_token: str = "<bos>", eos_token: str = "<eos>", **kwargs):
         if sid_file is not None:
-            data = json.loads(Path(sid_file).read_text(encoding="utf-8"))
+            data = read_json_file(sid_file)
             item_sids, codebook_sizes = data["item_sids"], data["codebook_sizes"]
             collisions, item_keys = data.get("collisions"), data.get("item_keys")
         if item_sids is None or codebook_sizes is None:

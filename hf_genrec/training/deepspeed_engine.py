@@ -13,14 +13,14 @@ ZeRO-3 partitions parameters: evaluation and export run inside :func:`gathered_p
 from __future__ import annotations
 
 import contextlib
-import json
-from pathlib import Path
+
+from ..utils.io import read_json_file
 from typing import Any, Dict
 
 
 def fill_config(path: str, batch_size: int, accumulation: int, max_grad_norm: float, world_size: int,
                 mixed_precision: str) -> Dict[str, Any]:
-    config = json.loads(Path(path).read_text(encoding="utf-8"))
+    config = read_json_file(path)
 
     def auto(key, value, node=config):
         if node.get(key) == "auto":

@@ -103,3 +103,22 @@ def test_push_cli_with_remote_code(hub, tmp_path):
     assert "modeling_tiger.py" in files and b"auto_map" in files["config.json"]
     assert main(["push", "--model", str(folder), "--repo", "test-user/remote", "--token", "bad",
                  "--out", str(tmp_path / "p2")]) == 2
+
+
+def test_a_failed_remote_code_push_leaves_the_local_folder_untouched(hub, tmp_path):
+    folder = saved_folder(tmp_path)
+    before = files_of(folder)
+    assert main(["push", "--model", str(folder), "--repo", "test-user/r2", "--remote-code", "--token", "bad",
+                 "--out", str(tmp_path / "push")]) == 2
+    assert files_of(folder) == before  # the code was bundled into a copy, not into the user's folder
+
+
+def test_a_model_trained_on_restricted_data_is_not_pushed(hub, tmp_path, capsys):
+    folder = saved_folder(tmp_path)
+    (folder / "data_license.json").write_text(json.dumps({"dataset": "yelp-2019", "redistribution_restricted": True,
+                                                          "license_note": "Yelp terms"}))
+    assert main(["push", "--model", str(folder), "--repo", "test-user/yelp-model", "--out", str(tmp_path / "p")]) == 2
+    assert "restricts redistribution" in capsys.readouterr().err
+    assert hub.get_repo("test-user/yelp-model") is None
+    assert main(["push", "--model", str(folder), "--repo", "test-user/yelp-model", "--allow-restricted",
+                 "--out", str(tmp_path / "p")]) == 0
