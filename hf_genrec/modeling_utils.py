@@ -46,6 +46,9 @@ class GenRecOutput(ModelOutput):
       into the log-probabilities that decoding adds up (a log-softmax over the level's codes; TIGER with
       ``loss_vocabulary='vocab'`` returns log-probabilities over its whole vocabulary, which it keeps).
     * ``loss``: the method's training objective (when ``labels`` are given); ``loss_terms`` its parts.
+
+    Models that score items directly instead of decoding SIDs (SASRec; ``scores_items = True``) return
+    ``logits [B, num_items]``, one score per catalog item, with or without labels.
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -139,6 +142,8 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     item_features: Tuple[ItemFeature, ...] = ()
     #: config values a pretrained causal-LM backbone requires (``None``: the method takes no pretrained backbone)
     pretrained_backbone_config: Optional[Dict[str, Any]] = None
+    #: ``True`` for models that score every item directly (no SID decoding): ``search`` ranks the whole catalog
+    scores_items: bool = False
 
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
@@ -363,9 +368,15 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
             state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
             batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(
                 v for v in inputs.values() if isinstance(v, torch.Tensor))).shape[0])
-            result = constrained_beam_search(self, state, batch_size, self.catalog_trie(self.item_sids.device),
-                                             num_beams, num_return_sequences, temperature, timings)
+            result = self.search(state, batch_size, num_beams, num_return_sequences, temperature, timings)
         finally:
             if was_training:
                 self.train()
         return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores)
+
+    def search(self, state: Any, batch_size: int, num_beams: int, num_return_sequences: int, temperature=None,
+               timings: Optional[dict] = None):
+        """The best ``num_return_sequences`` catalog items per user: the trie-constrained beam search over SIDs
+        (models that score items directly override this with a ranking of the whole catalog)."""
+        return constrained_beam_search(self, state, batch_size, self.catalog_trie(self.item_sids.device), num_beams,
+                                       num_return_sequences, temperature, timings)

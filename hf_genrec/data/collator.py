@@ -3,8 +3,8 @@
 Works as a ``DataCollator`` for ``transformers.Trainer`` (set ``remove_unused_columns=False``) and for
 hf_genrec's own trainer and evaluator. Histories are truncated to ``max_history`` items (most recent
 kept) and laid out by the tokenizer in the model's mode (``flat`` or ``item``); ``labels`` are the target
-item's SID codes ``[B, L]``; ``user_ids`` and ``history_timestamps`` (item mode, for time-aware models)
-are passed along when present.
+item's SID codes ``[B, L]`` and ``target_items`` its id (for models that score items, and IntRR's alignment);
+``user_ids`` and ``history_timestamps`` (item mode, for time-aware models) are passed along when present.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class GenRecCollator:
     def __call__(self, rows: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
         batch = dict(self.tokenizer(self._histories(rows), mode=self.mode, return_tensors="pt"))
         if self.with_labels and "target" in rows[0]:
-            batch["labels"] = self.tokenizer.encode_targets([row["target"] for row in rows])
+            targets = [row["target"] for row in rows]
+            batch["labels"] = self.tokenizer.encode_targets(targets)
+            batch["target_items"] = torch.tensor(targets, dtype=torch.long)
         if "user_idx" in rows[0]:
             batch["user_ids"] = torch.tensor([row["user_idx"] for row in rows], dtype=torch.long)
         if self.mode == "item" and "history_timestamps" in rows[0]:

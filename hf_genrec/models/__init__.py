@@ -14,12 +14,13 @@ from typing import Any, Dict, Tuple, Type
 
 from .comeir import ComeIRConfig, ComeIRForGenerativeRecommendation
 from .intrr import IntRRConfig, IntRRForGenerativeRecommendation
+from .sasrec import SASRecConfig, SASRecForSequentialRecommendation
 from .tiger import TigerConfig, TigerForGenerativeRecommendation
 
 MODEL_TYPES: Dict[str, Tuple[Type, Type]] = {
     model_class.config_class.model_type: (model_class.config_class, model_class)
     for model_class in (TigerForGenerativeRecommendation, IntRRForGenerativeRecommendation,
-                        ComeIRForGenerativeRecommendation)
+                        ComeIRForGenerativeRecommendation, SASRecForSequentialRecommendation)
 }
 
 
@@ -84,5 +85,5 @@ def build_model(model_type: str, tokenizer, **options: Any):
 
 
 __all__ = ["ComeIRConfig", "ComeIRForGenerativeRecommendation", "IntRRConfig", "IntRRForGenerativeRecommendation",
-           "MODEL_TYPES", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
+           "MODEL_TYPES", "SASRecConfig", "SASRecForSequentialRecommendation", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
            "model_classes"]

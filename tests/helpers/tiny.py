@@ -40,6 +40,8 @@ TINY_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "intrr": {"t5": dict(TINY_INTRR), "hstu": dict(TINY_INTRR, backbone="hstu")},
     "comeir": {"comeir": dict(TINY_COMEIR), "nezha": dict(TINY_COMEIR, architecture="nezha"),
                "flatten": dict(TINY_COMEIR, representation="flatten")},
+    "sasrec": {"ce": dict(hidden_size=16, num_layers=2, num_heads=2, max_history=8),
+               "bce": dict(hidden_size=16, num_layers=1, num_heads=1, max_history=8, loss="bce")},
 }
 
 #: the run-config training section of the same-budget method comparisons on the embedded default

@@ -1,0 +1,4 @@
+from .configuration_sasrec import SASRecConfig
+from .modeling_sasrec import SASRecForSequentialRecommendation
+
+__all__ = ["SASRecConfig", "SASRecForSequentialRecommendation"]
