@@ -9,6 +9,7 @@ Subcommands (each writes ``summary.json`` into its output folder and shows progr
 * ``recommend``  top-K items for one history, with titles and scores
 * ``push``       a model folder or prepared dataset to the Hub (optionally with bundled remote code)
 * ``synthetic``  write the embedded default catalog in the two-file format
+* ``reproduce``  a paper table's experiments end to end, next to the published numbers
 * ``quickstart`` the main job on the embedded default (or ``--data``)
 
 Run ``hf-genrec <command> --help`` for the options. Also usable as ``python -m hf_genrec.cli``.
@@ -269,6 +270,17 @@ def cmd_push(args) -> Dict:
     return summary
 
 
+def cmd_reproduce(args) -> Dict:
+    from .commands.reproduce import run_reproduce
+
+    result = run_reproduce(args.paper, args.table, args.dataset, args.tier, args.seeds, args.out,
+                           args.only.split(",") if args.only else None, args.shared, args.overrides)
+    print(open(result["outputs"]["markdown"], encoding="utf-8").read())
+    print(f"results: {result['outputs']['json']}   table: {result['outputs']['markdown']}   "
+          f"plot: {result['outputs']['plot']}")
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hf-genrec", description="Generative recommendation with semantic IDs.")
     parser.add_argument("--version", action="version", version=f"hf_genrec {__version__}")
@@ -377,6 +389,19 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--overwrite", action="store_true")
     syn.set_defaults(func=cmd_synthetic)
+
+    rep = sub.add_parser("reproduce", help="reproduce a paper table: data, SIDs, training, evaluation, report")
+    rep.add_argument("--paper", required=True, help="e.g. intrr (hf_genrec.reproduce.TABLES lists what is known)")
+    rep.add_argument("--table", required=True, help="the paper's table number, e.g. 1")
+    rep.add_argument("--dataset", required=True, help="e.g. beauty")
+    rep.add_argument("--tier", default="cpu", choices=("cpu", "gpu", "test"),
+                     help="cpu: budgeted runs for 2 CPU cores; gpu: the paper settings; test: seconds")
+    rep.add_argument("--seeds", type=POSITIVE, default=1, help="seeds 42, 43, ... (mean and std are reported)")
+    rep.add_argument("--only", default=None, help="comma-separated experiment keys of the table")
+    rep.add_argument("--out", default=None, help="default runs/reproduce/<paper>-<table>-<dataset>-<tier>")
+    rep.add_argument("--shared", default=None, help="the shared/ folder holding datasets/ (default ../shared)")
+    rep.add_argument("overrides", nargs="*", help="section.key=value overrides applied to every run")
+    rep.set_defaults(func=cmd_reproduce)
 
     quick = sub.add_parser("quickstart", help="run the main job on the embedded default")
     quick.add_argument("--out", default="runs/quickstart")

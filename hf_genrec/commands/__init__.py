@@ -7,6 +7,7 @@ summary that the CLI prints and writes as ``summary.json``.
 * :mod:`.evaluate`    full-ranking metrics of a saved model, reference baselines, recommendations
 * :mod:`.push`        model folders and prepared datasets to the Hub
 * :mod:`.synthetic`   the embedded default catalog
+* :mod:`.reproduce`   a paper table's experiments end to end, next to the published numbers
 * :mod:`.quickstart`  the main job on the embedded default
 
 This package imports nothing heavy itself, so ``hf-genrec --help`` stays fast.

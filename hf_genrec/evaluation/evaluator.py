@@ -88,7 +88,7 @@ class Evaluator:
         num_beams = self.beams_for(model)
         collator = GenRecCollator(self.tokenizer, mode=config.input_mode, max_history=config.max_history,
                                   with_labels=False)
-        k = min(max(self.ks), num_beams)
+        k = max(self.ks) if getattr(model, "scores_items", False) else min(max(self.ks), num_beams)
         device = device or next(model.parameters()).device
         ranked, targets, latencies = [np.zeros((0, k), dtype=np.int64)], [], []
         batches = range(0, len(rows), self.batch_size)

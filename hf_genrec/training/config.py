@@ -29,6 +29,7 @@ class TrainingConfig:
     gradient_accumulation_steps: int = 1
     num_epochs: float = 10.0
     max_steps: int = -1  # > 0 overrides num_epochs
+    max_minutes: Optional[float] = None  # a wall-clock budget: validate, keep the best checkpoint and stop when it ends
     stop_at_step: int = -1  # stop (after checkpointing) at this step, e.g. to continue later with resume
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
@@ -71,6 +72,8 @@ class TrainingConfig:
         if self.learning_rate < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
             raise ValueError("training.learning_rate, weight_decay and max_grad_norm must not be negative "
                              f"(got {self.learning_rate}, {self.weight_decay}, {self.max_grad_norm})")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"training.max_minutes must be positive, got {self.max_minutes}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_steps == 0 or self.max_steps < -1 or (self.max_steps == -1 and self.num_epochs <= 0):

@@ -343,8 +343,12 @@ class GenRecTrainer:
                                      "train/samples_per_second": row["samples_per_second"]}, step=step)
                     window_loss, window_count = 0.0, 0
                 at_epoch_end = state["batches_in_epoch"] >= batches_per_epoch
-                if step % eval_every == 0 or step == total_steps or (config.eval_steps == 0 and at_epoch_end):
+                out_of_time = self._out_of_time(start_time)
+                if (step % eval_every == 0 or step == total_steps or (config.eval_steps == 0 and at_epoch_end)
+                        or out_of_time):
                     stop = self._evaluate_and_checkpoint(state) or stop
+                if out_of_time:
+                    state["stopped_by_time_budget"] = stop = True
                 if 0 < config.stop_at_step <= step and not stop:
                     self._checkpoint(step, state)
                     bar.close()
@@ -360,6 +364,17 @@ class GenRecTrainer:
                 state["batches_in_epoch"] = 0
         bar.close()
         return self._finish(state, time.perf_counter() - start_time, samples)
+
+    def _out_of_time(self, start_time: float) -> bool:
+        """Whether ``max_minutes`` of training have passed (the main process decides for every process)."""
+        if not self.config.max_minutes:
+            return False
+        decision = [time.perf_counter() - start_time > 60.0 * self.config.max_minutes]
+        if self.backend.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            broadcast_object_list(decision)
+        return bool(decision[0])
 
     def _evaluate_and_checkpoint(self, state: Dict[str, Any]) -> bool:
         """Validate, keep the best checkpoint, decide on early stopping; returns True to stop."""
@@ -403,6 +418,7 @@ class GenRecTrainer:
             "best_validation": state.get("best_metric"), "metric_for_best_model": self.config.metric_for_best_model,
             "early_stopped": bool(self.config.early_stopping_patience and
                                   state["evaluations_without_improvement"] >= self.config.early_stopping_patience),
+            "stopped_by_time_budget": bool(state.get("stopped_by_time_budget")), "max_minutes": self.config.max_minutes,
             "test": test, **backend.describe(), "parameters": trainable_parameters(model),
             "samples_per_process": {int(r): int(n) for r, n, _ in per_process},
             "first_batch_users_per_process": {int(r): users for r, _, users in per_process},

@@ -117,3 +117,36 @@ def plot_training_curves(history: Dict[str, List[Dict[str, float]]], path: str |
         right.legend()
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_reproduction(result: Dict, path: str | os.PathLike) -> Path:
+    """Recall@10 and NDCG@10 of a reproduction table: reference rankers (grey), ours (blue, error bars over
+    seeds) and the published rows each experiment reproduces (orange)."""
+    plt = _pyplot()
+    bars = []  # (label, value, error, colour)
+    for baselines in result["baselines"].values():
+        for name, metrics in baselines.items():
+            bars.append((name.replace("_", " "), metrics, None, "#999999"))
+    for row in result["rows"]:
+        ours = {metric: stat["mean"] for metric, stat in row["ours"].items()}
+        errors = {metric: stat["std"] for metric, stat in row["ours"].items()}
+        bars.append((f"{row['label']} (ours)", ours, errors, "#4c72b0"))
+        for published in row["published"]:
+            bars.append((f"{published['method']} ({published['source']})", published["metrics"], None, "#dd8452"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(bars) + 1.5), squeeze=False)
+    for ax, metric in zip(axes[0], ("recall@10", "ndcg@10")):
+        labels = [label for label, *_ in bars]
+        values = [metrics.get(metric, 0.0) for _, metrics, _, _ in bars]
+        errs = [(errors or {}).get(metric, 0.0) for _, _, errors, _ in bars]
+        ax.barh(labels, values, xerr=errs, color=[colour for *_, colour in bars])
+        for y, value in enumerate(values):
+            if value:
+                ax.text(value, y, f" {value:.4f}", va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"test {metric}")
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in axes[0][1:]:
+        ax.set_yticklabels([])
+    fig.suptitle(f"{result['caption']} - tier {result['tier']}", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -158,3 +158,10 @@ def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
     assert (checkpoint / "deepspeed").is_dir()
     model = AutoModel.from_pretrained(summary["model_folder"])  # gathered full weights, plain hf_genrec folder
     assert model.config.num_items == len(PreparedDataset.load(run_config["data"]["prepared"]).items)
+
+
+def test_a_time_budget_validates_keeps_the_best_and_stops(run_config):
+    run_config["training"].update(max_minutes=1e-6, num_epochs=5)
+    summary = run_train(run_config)
+    assert summary["stopped_by_time_budget"] and summary["global_step"] == 1
+    assert summary["best_step"] == 1 and summary["test"]["num_users"] > 0

@@ -1,0 +1,136 @@
+"""What the reproduction harness knows: published results and the experiments that reproduce them.
+
+* :class:`Published` - one row of a paper's table, values exactly as printed (``published.json``, package data;
+  a cell the paper's text does not give is absent, never guessed), or a number from another paper for the same
+  data, with its source.
+* :class:`DataRecipe` - how the data of a run are made: the dataset under ``../shared/datasets``, the history
+  length, and the semantic IDs (quantizer, levels, codebook size, collision handling).
+* :class:`Experiment` - one of our runs: an example config (``examples/configs``), its data recipe, the training
+  options of each tier (``cpu``: a budget that fits 2 CPU cores; ``gpu``: the paper settings; ``test``: seconds),
+  and the published rows it is compared with.
+* :class:`ReproductionTable` - what ``hf-genrec reproduce --paper P --table T --dataset D`` runs: experiments,
+  the published rows, and the reference rankers (item transition, most popular) on the same split.
+
+A new method adds its published rows to ``published.json`` and its experiments and tables here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Dict, List, Optional, Tuple
+
+TIERS = ("cpu", "gpu", "test")
+
+
+@dataclass(frozen=True)
+class Published:
+    paper: str
+    table: str
+    dataset: str
+    method: str
+    metrics: Dict[str, float]
+    source: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    dataset: str  # a folder of ../shared/datasets, or "synthetic" (the embedded default)
+    max_history: int = 20
+    quantizer: str = "rqkmeans"
+    levels: int = 3
+    codebook_size: int = 256
+    collisions: str = "suffix"
+    quantizer_options: Tuple[Tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        options = "".join(f"-{k}{v}" for k, v in self.quantizer_options)
+        return (f"{self.dataset}-h{self.max_history}/{self.quantizer}-{self.levels}x{self.codebook_size}-"
+                f"{self.collisions}{options}")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    key: str
+    label: str  # the row name in our tables
+    config: str  # path under examples/configs
+    recipe: DataRecipe
+    tiers: Dict[str, Dict[str, Any]]  # training (and model) overrides per tier, as section.key: value
+    compare_with: Tuple[str, ...] = ()  # "paper/table/method" of the published rows this run reproduces
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReproductionTable:
+    paper: str
+    table: str
+    dataset: str
+    experiments: Tuple[str, ...]
+    caption: str
+
+
+def published_rows() -> List[Published]:
+    """Every published row the harness knows (``hf_genrec/reproduce/published.json``)."""
+    text = resources.files("hf_genrec.reproduce").joinpath("published.json").read_text(encoding="utf-8")
+    return [Published(**row) for row in json.loads(text)["rows"]]
+
+
+def find_published(paper: str, table: str, dataset: str, method: Optional[str] = None) -> List[Published]:
+    dataset = dataset.lower()
+    return [row for row in published_rows() if row.paper == paper and row.table == table
+            and row.dataset.lower() == dataset and (method is None or row.method == method)]
+
+
+# ---------------------------------------------------------------------------------------------- data recipes
+BEAUTY20 = DataRecipe("amazon-beauty-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
+BEAUTY30_INTRR = DataRecipe("amazon-beauty-2014", 30, "rqkmeans", 3, 128, "suffix")
+SYNTHETIC = DataRecipe("synthetic", 10, "rqkmeans", 3, 64, "suffix")
+
+CPU_BUDGET = 45  # minutes of training per run in the CPU tier
+
+# ---------------------------------------------------------------------------------------------- experiments
+EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
+    Experiment("sasrec-beauty", "SASRec (CE)", "sasrec_beauty.yaml", BEAUTY30_INTRR,
+               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               compare_with=("prism/2/SASRec",),
+               note="item-id model; the SIDs only define the catalog of the saved folder"),
+    Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20,
+               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_num_beams": 20,
+                        "training.eval_max_users": 3000, "training.warmup_steps": 500},
+                "gpu": {}, "test": {"training.max_steps": 4}},
+               compare_with=("tiger/paper/TIGER", "reference/cornac/TIGER (cornac)", "prism/2/TIGER")),
+    Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
+               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
+    Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
+               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               compare_with=("intrr/1/Transformer + IntRR [RK-Means]", "intrr/1/Transformer [RK-Means]")),
+    Experiment("sasrec-synthetic", "SASRec (CE)", "sasrec_synthetic.yaml", SYNTHETIC,
+               {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
+    Experiment("tiger-synthetic", "TIGER (small)", "tiger_synthetic.yaml", SYNTHETIC,
+               {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
+)}
+
+TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.dataset): t for t in (
+    ReproductionTable("intrr", "1", "beauty", ("sasrec-beauty", "tiger-beauty", "intrr-hstu-beauty", "intrr-t5-beauty"),
+                      "IntRR Table 1 (Beauty, RK-Means SIDs, SAC): IntRR against flattened generative retrieval"),
+    ReproductionTable("hf_genrec", "smoke", "synthetic", ("sasrec-synthetic", "tiger-synthetic"),
+                      "Embedded default: the harness end to end"),
+)}
+
+
+def get_table(paper: str, table: str, dataset: str) -> ReproductionTable:
+    key = (paper.lower(), str(table), dataset.lower())
+    if key not in TABLES:
+        known = ", ".join(f"--paper {p} --table {t} --dataset {d}" for p, t, d in sorted(TABLES))
+        raise ValueError(f"no reproduction table for --paper {paper} --table {table} --dataset {dataset}; known: {known}")
+    return TABLES[key]
+
+
+def resolve_published(reference: str, dataset: str) -> List[Published]:
+    """Rows named ``paper/table/method`` for a dataset."""
+    paper, table, method = reference.split("/", 2)
+    return find_published(paper, table, dataset, method)

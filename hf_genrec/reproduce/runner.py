@@ -1,0 +1,220 @@
+"""``hf-genrec reproduce``: prepare the data, build the SIDs, train every experiment of a table for each seed, evaluate,
+and report ours next to the published numbers and the reference rankers on the same split.
+
+Output folder (``--out``, default ``runs/reproduce/<paper>-<table>-<dataset>-<tier>``): ``results.json`` (every run,
+every published row, the baselines, the hardware), ``results.md`` (the table) and ``results.png``. Data and SIDs are
+cached per recipe under ``<out>/../data`` so several tables share them; each run trains in ``runs/<experiment>-s<seed>``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .._version import __version__
+from ..utils.io import atomic_write_json, atomic_write_text, output_lock
+from .registry import TIERS, DataRecipe, Experiment, ReproductionTable, get_table, resolve_published, EXPERIMENTS
+
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+
+
+def repository_root() -> Path:
+    """The source checkout holding ``examples/configs`` (the harness runs the example configs)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "examples" / "configs").is_dir():
+        raise FileNotFoundError(f"{root / 'examples' / 'configs'} is missing: the reproduction harness runs the "
+                                "example configs of a source checkout of hf_genrec")
+    return root
+
+
+def shared_datasets(shared: Optional[str | os.PathLike] = None) -> Path:
+    folder = Path(shared or os.environ.get("HF_GENREC_SHARED", repository_root().parent / "shared")) / "datasets"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"benchmark data not found at {folder} (pass --shared or set HF_GENREC_SHARED)")
+    return folder
+
+
+def prepare_recipe(recipe: DataRecipe, data_root: Path, shared: Optional[str] = None, encoder: Optional[str] = None,
+                   synthetic_seed: int = 0) -> Dict[str, str]:
+    """The prepared folder and SIDs of a recipe (built once, reused by every run that shares the recipe)."""
+    from ..commands.build_sids import run_build_sids
+    from ..commands.prepare import run_prepare
+    from ..data import PrepareConfig, SyntheticConfig, generate_synthetic
+    from ..defaults import DEFAULT_ENCODER
+
+    history_key, sid_key = recipe.key.split("/")
+    prepared = data_root / history_key / "prepared"
+    sids = data_root / history_key / sid_key
+    if not (prepared / "summary.json").exists():
+        if recipe.dataset == "synthetic":
+            raw = data_root / history_key / "raw"
+            if not (raw / "summary.json").exists():
+                generate_synthetic(raw, SyntheticConfig(seed=synthetic_seed), overwrite=True)
+            source = raw
+        else:
+            source = shared_datasets(shared) / recipe.dataset
+        run_prepare(source, prepared, config=PrepareConfig(max_history=recipe.max_history),
+                    encoder=encoder or DEFAULT_ENCODER, overwrite=True)
+    if not (sids / "summary.json").exists():
+        run_build_sids(prepared, sids, recipe.quantizer, recipe.levels, recipe.codebook_size, recipe.collisions,
+                       quantizer_options=dict(recipe.quantizer_options), overwrite=True)
+    return {"prepared": str(prepared), "sids": str(sids)}
+
+
+def run_config_for(experiment: Experiment, tier: str, seed: int, data: Dict[str, str], output_dir: Path,
+                   overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """The example config with this run's data, seed, output folder and the tier's options."""
+    import yaml
+
+    from ..commands.train import load_yaml_config
+
+    if tier not in experiment.tiers:
+        raise ValueError(f"experiment {experiment.key} has no {tier!r} tier; it has {sorted(experiment.tiers)}")
+    tier_options = [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}"
+                    for key, value in experiment.tiers[tier].items()]
+    config = load_yaml_config(repository_root() / "examples" / "configs" / experiment.config,
+                              [*tier_options, *overrides])
+    config["data"] = dict(data)
+    config["training"].update(output_dir=str(output_dir), seed=seed, overwrite_output_dir=True, report_to=[],
+                              show_progress=False)
+    return config
+
+
+def baselines_on(prepared: str) -> Dict[str, Dict[str, float]]:
+    from ..commands.evaluate import run_baselines
+
+    return run_baselines(prepared, "test")
+
+
+def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", seeds: int = 1,
+                     out: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None,
+                     shared: Optional[str] = None, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run (or resume: finished runs are read back) every experiment of a reproduction table; write the report."""
+    from ..commands.common import read_json
+    from ..commands.train import run_train
+
+    if tier not in TIERS:
+        raise ValueError(f"--tier must be one of {TIERS}, got {tier!r}")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    spec = get_table(paper, table, dataset)
+    keys = list(spec.experiments if not only else only)
+    unknown = sorted(set(keys) - set(spec.experiments))
+    if unknown:
+        raise ValueError(f"--only {unknown} are not experiments of this table; it has {list(spec.experiments)}")
+    out = Path(out or Path("runs") / "reproduce" / f"{spec.paper}-{spec.table}-{spec.dataset}-{tier}")
+    with output_lock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        data_root = out.parent / "data"
+        started = time.time()
+        runs: List[Dict[str, Any]] = []
+        baselines: Dict[str, Dict[str, Any]] = {}
+        for key in keys:
+            experiment = EXPERIMENTS[key]
+            data = prepare_recipe(experiment.recipe, data_root, shared)
+            if experiment.recipe.key not in baselines:
+                baselines[experiment.recipe.key] = baselines_on(data["prepared"])
+            for seed in range(42, 42 + seeds):
+                folder = out / "runs" / f"{key}-s{seed}"
+                previous = read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
+                if previous and previous.get("test") and previous.get("reproduce_tier") == tier:
+                    summary = previous
+                else:
+                    summary = run_train(run_config_for(experiment, tier, seed, data, folder, overrides))
+                    summary["reproduce_tier"] = tier
+                    atomic_write_json(folder / "summary.json", summary)
+                runs.append({"experiment": key, "label": experiment.label, "seed": seed,
+                             "metrics": (summary.get("test") or {}).get("metrics", {}),
+                             "seconds": summary.get("seconds"), "global_step": summary.get("global_step"),
+                             "stopped_by_time_budget": summary.get("stopped_by_time_budget"),
+                             "best_step": summary.get("best_step"), "recipe": experiment.recipe.key})
+        result = {"command": "reproduce", "hf_genrec_version": __version__, "paper": spec.paper, "table": spec.table,
+                  "dataset": spec.dataset, "caption": spec.caption, "tier": tier, "seeds": seeds,
+                  "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
+                  "runs": runs, "baselines": baselines,
+                  "published": {key: [row.__dict__ for ref in EXPERIMENTS[key].compare_with
+                                      for row in resolve_published(ref, spec.dataset)] for key in keys}}
+        result["rows"] = summarise(result, keys)
+        atomic_write_json(out / "results.json", result)
+        atomic_write_text(out / "results.md", render_markdown(result))
+        plot_results(result, out / "results.png")
+        result["outputs"] = {"json": str(out / "results.json"), "markdown": str(out / "results.md"),
+                             "plot": str(out / "results.png")}
+    return result
+
+
+def _hardware() -> Dict[str, Any]:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu_count": os.cpu_count(), "machine": platform.machine(), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def summarise(result: Dict[str, Any], keys: Sequence[str]) -> List[Dict[str, Any]]:
+    """One row per experiment: mean and std over seeds, and the gap to each published row it reproduces."""
+    rows = []
+    for key in keys:
+        runs = [run for run in result["runs"] if run["experiment"] == key]
+        ours = {}
+        for metric in METRICS:
+            values = [run["metrics"][metric] for run in runs if metric in run["metrics"]]
+            if values:
+                ours[metric] = {"mean": statistics.fmean(values),
+                                "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+        published = []
+        for row in result["published"][key]:
+            gaps = {metric: (ours[metric]["mean"] - value) / value * 100.0
+                    for metric, value in row["metrics"].items() if metric in ours and value}
+            published.append({"source": f"{row['paper']}/{row['table']}", "method": row["method"],
+                              "metrics": row["metrics"], "difference_pct": gaps})
+        rows.append({"experiment": key, "label": runs[0]["label"] if runs else key, "ours": ours,
+                     "minutes": [round((run["seconds"] or 0) / 60, 1) for run in runs],
+                     "stopped_by_time_budget": any(run["stopped_by_time_budget"] for run in runs),
+                     "recipe": runs[0]["recipe"] if runs else None, "published": published})
+    return rows
+
+
+def _format(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def render_markdown(result: Dict[str, Any]) -> str:
+    """The table of a reproduction: reference rankers, ours (mean ± std over seeds) and the published rows."""
+    lines = [f"### {result['caption']}", "",
+             f"Tier `{result['tier']}`, {result['seeds']} seed(s) from 42, hardware: {result['hardware']['cpu_count']} "
+             f"CPU cores{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
+             f"{result['minutes']} minutes in all. Test split, full ranking, leave-one-out; hf_genrec "
+             f"{result['hf_genrec_version']}.", "",
+             "| method | source | " + " | ".join(METRICS) + " | difference to published (R@10 / N@10) | time |",
+             "|---|---|" + "---|" * len(METRICS) + "---|---|"]
+    for recipe, baselines in result["baselines"].items():
+        for name, metrics in baselines.items():
+            cells = " | ".join(_format(metrics.get(metric)) for metric in METRICS)
+            lines.append(f"| {name.replace('_', ' ')} | ours, `{recipe}` | {cells} | | |")
+    for row in result["rows"]:
+        cells = []
+        for metric in METRICS:
+            stat = row["ours"].get(metric)
+            cells.append("" if stat is None else (f"{stat['mean']:.4f}" + (f" ± {stat['std']:.4f}" if stat["n"] > 1
+                                                                                   else "")))
+        gaps = "; ".join(f"{p['method']}: " + " / ".join(f"{p['difference_pct'][m]:+.1f}%" for m in ("recall@10",
+                         "ndcg@10") if m in p["difference_pct"]) for p in row["published"] if p["difference_pct"])
+        budget = f"{max(row['minutes'] or [0])} min" + (" (budget)" if row["stopped_by_time_budget"] else "")
+        lines.append(f"| **{row['label']}** | ours, `{row['recipe']}` | " + " | ".join(cells) + f" | {gaps} | {budget} |")
+        for published in row["published"]:
+            cells = " | ".join(_format(published["metrics"].get(metric)) for metric in METRICS)
+            lines.append(f"| {published['method']} | {published['source']} (reported) | {cells} | | |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def plot_results(result: Dict[str, Any], path: Path) -> Path:
+    """Recall@10 and NDCG@10: reference rankers, ours (error bars over seeds) and the published values."""
+    from ..utils.plots import plot_reproduction
+
+    return plot_reproduction(result, path)

@@ -1,0 +1,63 @@
+"""The reproduction harness: every registry entry points at an existing config and at published rows that exist,
+the published numbers are well formed, and a table runs end to end on the embedded default (tier ``test``)."""
+
+import json
+
+import pytest
+
+from helpers.tiny import REPO_ROOT
+
+from hf_genrec.cli import main
+from hf_genrec.reproduce import EXPERIMENTS, TABLES, published_rows
+from hf_genrec.reproduce.registry import resolve_published
+
+
+def test_every_experiment_has_a_config_tiers_and_the_published_rows_it_names():
+    for experiment in EXPERIMENTS.values():
+        assert (REPO_ROOT / "examples" / "configs" / experiment.config).exists(), experiment.key
+        assert {"cpu", "gpu", "test"} <= set(experiment.tiers), experiment.key
+    for (paper, table, dataset), spec in TABLES.items():
+        for key in spec.experiments:
+            for reference in EXPERIMENTS[key].compare_with:
+                assert resolve_published(reference, dataset), f"{key}: no published row {reference} on {dataset}"
+
+
+def test_published_rows_are_as_printed_and_sourced():
+    rows = published_rows()
+    assert len(rows) > 150
+    keys = [(r.paper, r.table, r.dataset, r.method) for r in rows]
+    assert len(keys) == len(set(keys)), "each published row is named once"
+    for row in rows:
+        assert row.source and all(0 <= value for value in row.metrics.values())
+        if row.metrics and all(key.startswith(("recall", "ndcg", "hr")) for key in row.metrics):
+            assert all(value <= 1 for value in row.metrics.values()), row
+    intrr = {r.method: r.metrics for r in rows if r.paper == "intrr" and r.table == "1" and r.dataset == "beauty"}
+    assert intrr["HSTU + IntRR [RK-Means]"] == {"recall@5": 0.0423, "recall@10": 0.0612, "ndcg@5": 0.0292,
+                                                "ndcg@10": 0.0353}
+    comeir = [r for r in rows if r.paper == "comeir"]
+    assert comeir and all(not r.metrics for r in comeir)  # its values are images in the paper text: never guessed
+
+
+def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
+    out = tmp_path / "reproduce" / "smoke"
+    code = main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
+                 "--out", str(out), "training.eval_max_users=50", "training.eval_num_beams=5"])
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert {run["experiment"] for run in result["runs"]} == {"sasrec-synthetic", "tiger-synthetic"}
+    assert all(run["metrics"]["recall@10"] >= 0 for run in result["runs"])
+    assert set(result["baselines"]["synthetic-h10/rqkmeans-3x64-suffix"]) == {"most_popular", "item_transition"}
+    table = (out / "results.md").read_text()
+    assert "item transition" in table and "SASRec (CE)" in table and (out / "results.png").exists()
+    assert "SASRec (CE)" in capsys.readouterr().out
+    # a second call reads the finished runs back instead of training again
+    assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
+                 "--out", str(out)]) == 0
+
+
+def test_unknown_tables_and_experiments_are_clear_errors(tmp_path, capsys):
+    assert main(["reproduce", "--paper", "intrr", "--table", "9", "--dataset", "beauty", "--out", str(tmp_path)]) == 2
+    assert "no reproduction table" in capsys.readouterr().err
+    assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--only",
+                 "nope", "--out", str(tmp_path)]) == 2
+    assert "--only" in capsys.readouterr().err
