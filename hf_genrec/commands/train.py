@@ -140,6 +140,18 @@ def check_run_config(config: Dict[str, Any]) -> None:
     dataclass_from_dict(LoraSettings, dict((config.get("finetuning") or {}).get("lora") or {}), "finetuning.lora")
 
 
+def check_history_length(model_config, prepared: PreparedDataset, where: str) -> None:
+    """A model that reads longer histories than the prepared data holds would silently see shorter ones (IntRR's
+    ``history_setting: ssl`` would equal ``sac``): refuse it, naming both lengths."""
+    held = int(prepared.config.get("max_history") or 0)
+    wanted = int(model_config.max_history)
+    if held and wanted > held:
+        setting = getattr(model_config, "history_setting", None)
+        why = f" (history_setting {setting!r} gives it {wanted})" if setting == "ssl" else ""
+        raise ValueError(f"the model reads histories of up to {wanted} items{why} but {where} holds at most {held}: "
+                         f"prepare the data with --max-history {wanted}, or lower model.max_history")
+
+
 def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``)."""
     import torch
@@ -171,6 +183,7 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     torch.manual_seed(training.seed)
     features = load_item_features(model_type, model_options, tokenizer, data["prepared"], data["sids"])
     model = build_model(model_type, tokenizer, **features, **model_options)
+    check_history_length(model.config, prepared, data["prepared"])
     finetuning = dict(config.get("finetuning") or {})
     lora = dataclass_from_dict(LoraSettings, dict(finetuning.get("lora") or {}), "finetuning.lora")
     model = configure_finetuning(model, finetuning.get("mode", "full"), lora)

@@ -36,3 +36,12 @@ def test_a_missing_source_names_the_folder_and_the_opt_out(data, tmp_path):
     shutil.rmtree(copy / "quantizer")
     with pytest.raises(FileNotFoundError, match=r"quantizer is missing.*codebook_embedding_dim: 0"):
         load_item_features("comeir", {}, tok, prepared, copy)
+
+
+def test_a_model_reading_longer_histories_than_the_data_holds_is_refused(run_config):
+    from hf_genrec.commands.train import run_train
+
+    run_config["model"] = {"type": "intrr", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "d_kv": 8,
+                           "max_history": 5, "history_setting": "ssl"}  # 5 items x 3 levels = 15 > 10 prepared
+    with pytest.raises(ValueError, match=r"history_setting 'ssl' gives it 15\).*at most 10.*--max-history 15"):
+        run_train(run_config)

@@ -38,6 +38,12 @@ def test_comeir_beats_flatten_and_token_merge_on_the_embedded_default(architectu
     results = {representation: _recall_at_10(embedded_default, tmp_path, representation,
                                              {**base, "representation": representation})
                for representation in ("comeir", "flatten", "token_merge")}
+    # the standard decoder-only generative-retrieval baseline (flattened SIDs, an LM head over the SID vocabulary),
+    # on the same tiny Qwen3 shape: reported next to ComeIR's own flatten / +TM ablations (their memory head scores
+    # a candidate only through LayerNorm, a weak head for a baseline)
+    lm_head = {"type": "tiger", "architecture": "decoder_only", "hidden_size": 64, "num_layers": 2, "num_heads": 4,
+               "max_history": 10}
+    results["decoder_only_lm_head"] = _recall_at_10(embedded_default, tmp_path, "lm_head", lm_head)
     print(f"test recall@10 ({architecture}): " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     assert results["comeir"] > results["flatten"] and results["comeir"] > results["token_merge"]
 
