@@ -88,6 +88,12 @@ def load_item_embeddings(path: str | os.PathLike) -> Tuple[np.ndarray, Dict[str,
     return embeddings, metadata
 
 
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class ItemEncoder:
     """Batched sentence-transformers encoder with an on-disk cache.
 
@@ -97,7 +103,7 @@ class ItemEncoder:
     def __init__(self, model_name_or_path: str = DEFAULT_ENCODER, device: Optional[str] = None, batch_size: int = 64,
                  normalize: bool = True, cache_dir: Optional[str | os.PathLike] = None, use_cache: bool = True):
         self.model_name = model_name_or_path
-        self.device = device or "cpu"
+        self.device = device or _default_device()
         self.batch_size = batch_size
         self.normalize = normalize
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
