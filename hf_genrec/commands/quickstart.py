@@ -31,7 +31,46 @@ def run_quickstart(out: str | os.PathLike = "runs/quickstart", data: Optional[st
     out = Path(out)
     with output_lock(out):
         _claim(out, data)
-        return _quickstart(out, data, seed, encoder, synthetic, cache_dir, epochs, train)
+        started = now()
+        steps: Dict[str, Any] = {}
+        if data is None:
+            synthetic = synthetic or SyntheticConfig(seed=seed)
+            steps["synthetic"] = generate_synthetic(out / "raw", synthetic, overwrite=True)
+            data = str(out / "raw")
+        prepare_summary = run_prepare(data, out / "prepared", encoder=encoder, overwrite=True, cache_dir=cache_dir)
+        steps["prepare"] = {k: prepare_summary[k] for k in ("statistics", "embeddings", "timings", "outputs")}
+        sids_summary = run_build_sids(out / "prepared", out / "sids", "rqkmeans", levels=3, codebook_size=64,
+                                      collisions="suffix", seed=seed, overwrite=True)
+        steps["sids"] = {k: sids_summary[k] for k in ("codebook_sizes", "quality_before_collision_handling", "quality",
+                                                      "seconds", "outputs")}
+        steps["baselines"] = run_baselines(out / "prepared", "test")
+        if train:
+            config = {"data": {"prepared": str(out / "prepared"), "sids": str(out / "sids")},
+                      "model": dict(QUICKSTART_MODEL),
+                      "training": {"output_dir": str(out / "tiger"), "overwrite_output_dir": True, "learning_rate": 3e-3,
+                                   "batch_size": 256, "num_epochs": epochs, "warmup_steps": 30, "eval_max_users": 1000,
+                                   "early_stopping_patience": 3, "report_to": ["tensorboard"], "seed": seed}}
+            trained = run_train(config)
+            steps["train"] = {k: trained.get(k) for k in ("global_step", "seconds", "samples_per_second", "best_step",
+                                                            "best_validation", "test", "model_folder", "plot")}
+            steps["reload"] = _reload_and_recommend(trained["model_folder"], out / "prepared")
+        summary = {"command": "quickstart", "hf_genrec_version": __version__, "started": started, "finished": now(),
+                   "data": data, "steps": steps}
+        atomic_write_json(out / SUMMARY_FILE, summary)
+        return summary
+
+
+def _reload_and_recommend(model_folder: str, prepared_dir: Path, user: int = 0) -> Dict[str, Any]:
+    """Reload the saved folder through ``AutoModel`` and recommend for one test user (shown by the quickstart)."""
+    prepared = PreparedDataset.load(prepared_dir)
+    row = prepared.splits["test"][user]
+    history = ",".join(str(i) for i in row["history"])
+    result = run_recommend(model_folder, history, top_k=5)
+    titles = prepared.items["title"]
+    return {"model_folder": model_folder, "user_id": row["user_id"],
+            "history_titles": [titles[i] for i in row["history"][-5:]], "target_title": titles[row["target"]],
+            "target_in_top5": any(r["item_idx"] == row["target"] for r in result["recommendations"]),
+            "recommendations": result["recommendations"]}
 
 
 def _claim(out: Path, data: Optional[str]) -> None:
@@ -50,46 +89,3 @@ def _is_quickstart_folder(folder: Path) -> bool:
         return True
     summary = read_json(folder / SUMMARY_FILE) if (folder / SUMMARY_FILE).exists() else None  # before the marker
     return bool(summary) and summary.get("command") == "quickstart"
-
-
-def _quickstart(out: Path, data, seed, encoder, synthetic, cache_dir, epochs, train) -> Dict[str, Any]:
-    started = now()
-    steps: Dict[str, Any] = {}
-    if data is None:
-        synthetic = synthetic or SyntheticConfig(seed=seed)
-        steps["synthetic"] = generate_synthetic(out / "raw", synthetic, overwrite=True)
-        data = str(out / "raw")
-    prepare_summary = run_prepare(data, out / "prepared", encoder=encoder, overwrite=True, cache_dir=cache_dir)
-    steps["prepare"] = {k: prepare_summary[k] for k in ("statistics", "embeddings", "timings", "outputs")}
-    sids_summary = run_build_sids(out / "prepared", out / "sids", "rqkmeans", levels=3, codebook_size=64,
-                                  collisions="suffix", seed=seed, overwrite=True)
-    steps["sids"] = {k: sids_summary[k] for k in ("codebook_sizes", "quality_before_collision_handling", "quality",
-                                                  "seconds", "outputs")}
-    steps["baselines"] = run_baselines(out / "prepared", "test")
-    if train:
-        config = {"data": {"prepared": str(out / "prepared"), "sids": str(out / "sids")}, "model": dict(QUICKSTART_MODEL),
-                  "training": {"output_dir": str(out / "tiger"), "overwrite_output_dir": True, "learning_rate": 3e-3,
-                               "batch_size": 256,
-                               "num_epochs": epochs, "warmup_steps": 30, "eval_max_users": 1000,
-                               "early_stopping_patience": 3, "report_to": ["tensorboard"], "seed": seed}}
-        trained = run_train(config)
-        steps["train"] = {k: trained.get(k) for k in ("global_step", "seconds", "samples_per_second", "best_step",
-                                                        "best_validation", "test", "model_folder", "plot")}
-        steps["reload"] = _reload_and_recommend(trained["model_folder"], out / "prepared")
-    summary = {"command": "quickstart", "hf_genrec_version": __version__, "started": started, "finished": now(),
-               "data": data, "steps": steps}
-    atomic_write_json(out / SUMMARY_FILE, summary)
-    return summary
-
-
-def _reload_and_recommend(model_folder: str, prepared_dir: Path, user: int = 0) -> Dict[str, Any]:
-    """Reload the saved folder through ``AutoModel`` and recommend for one test user (shown by the quickstart)."""
-    prepared = PreparedDataset.load(prepared_dir)
-    row = prepared.splits["test"][user]
-    history = ",".join(str(i) for i in row["history"])
-    result = run_recommend(model_folder, history, top_k=5)
-    titles = prepared.items["title"]
-    return {"model_folder": model_folder, "user_id": row["user_id"],
-            "history_titles": [titles[i] for i in row["history"][-5:]], "target_title": titles[row["target"]],
-            "target_in_top5": any(r["item_idx"] == row["target"] for r in result["recommendations"]),
-            "recommendations": result["recommendations"]}
