@@ -16,6 +16,6 @@ source scripts/_env.sh
 ensure_env
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no nvidia-smi: running on $(nproc) CPU cores"
 "$VENV/bin/hf-genrec" reproduce --paper intrr --table 1 --dataset beauty --tier gpu \
-    --only sasrec-beauty,tiger-intrr-aligned-beauty,intrr-hstu-beauty,tiger-beauty \
+    --only sasrec-beauty,tiger-intrr-aligned-beauty,hstu-flattened-beauty,intrr-hstu-beauty,tiger-beauty \
     --shared "$shared" --out "$out/intrr-1-beauty-gpu" \
     "training.max_minutes=$minutes" training.eval_batch_size=1024

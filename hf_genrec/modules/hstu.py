@@ -8,8 +8,11 @@ Each layer (paper Eq. 1-3)::
 
 ``rab^{p,t}`` is a learned relative attention bias from the bucketed position difference ``j - i`` and
 the log-bucketed time difference ``|t_j - t_i|`` (bucket ``floor(log(max(dt, 1)) / 0.301)``, i.e. base ~2),
-shared by the heads of a layer. ``n`` is the number of valid (non-padding) positions of the sequence.
-As in the paper there is no softmax and no ``1/sqrt(d)`` scaling unless ``attention_scale`` is set.
+shared by the heads of a layer. ``n`` normalises the pointwise attention; we take, for each query, the number of
+valid (non-padding) positions it attends to: for the last position that is the sequence's valid length (the
+paper's reading), and no position depends on the tokens after it, so a decoder trained on whole sequences
+scores a prefix exactly as it does while generating. As in the paper there is no softmax and no ``1/sqrt(d)``
+scaling unless ``attention_scale`` is set.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class RelativeTimePositionBias(nn.Module):
         self.time_buckets = time_buckets
         self.use_time = use_time
         self.position = nn.Parameter(torch.zeros(2 * max_positions - 1))
-        self.time = nn.Parameter(torch.zeros(time_buckets + 1))
+        self.time = nn.Parameter(torch.zeros(time_buckets + 1)) if use_time else None
 
     def forward(self, length: int, timestamps: Optional[torch.Tensor] = None) -> torch.Tensor:
         index = torch.arange(length, device=self.position.device)
@@ -65,7 +68,7 @@ class HSTULayer(nn.Module):
         if self.attention_scale is not None:
             scores = scores * self.attention_scale
         allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()[None, None] & mask[:, None, None, :]
-        n = mask.sum(-1).clamp(min=1).to(x.dtype)[:, None, None, None]
+        n = allowed.sum(-1, keepdim=True).clamp(min=1).to(x.dtype)  # valid positions each query attends to
         weights = F.silu(scores + bias[:, None]) * allowed / n
         attended = (self.dropout(weights) @ v).transpose(1, 2).reshape(B, T, H * l)
         return x + self.dropout(self.output(self.norm_attention(attended) * u))

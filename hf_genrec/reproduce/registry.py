@@ -107,6 +107,11 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
                 "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/Transformer [RK-Means]",)),
+    Experiment("hstu-flattened-beauty", "HSTU, flattened SIDs (IntRR-aligned)", "tiger_beauty_hstu_flattened.yaml",
+               BEAUTY30_INTRR,
+               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
+                "test": {"training.max_steps": 4}},
+               compare_with=("intrr/1/HSTU [RK-Means]",)),
     Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
@@ -121,7 +126,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
 
 TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.dataset): t for t in (
     ReproductionTable("intrr", "1", "beauty", ("sasrec-beauty", "tiger-intrr-aligned-beauty", "intrr-t5-beauty",
-                                               "intrr-hstu-beauty", "tiger-beauty"),
+                                               "hstu-flattened-beauty", "intrr-hstu-beauty", "tiger-beauty"),
                       "IntRR Table 1 (Beauty, RK-Means SIDs, SAC): IntRR against flattened generative retrieval"),
     ReproductionTable("hf_genrec", "smoke", "synthetic", ("sasrec-synthetic", "tiger-synthetic"),
                       "Embedded default: the harness end to end"),

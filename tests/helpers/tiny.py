@@ -36,7 +36,9 @@ TINY_COMEIR = dict(hidden_size=16, num_layers=1, num_heads=2, engram_dim=8, intr
 #: every registered model type -> {variant name: config options}; the common suite runs each variant
 TINY_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "tiger": {"t5": dict(TINY_TIGER_T5),
-              "decoder_only": dict(architecture="decoder_only", backbone_config=QWEN)},
+              "decoder_only": dict(architecture="decoder_only", backbone_config=QWEN),
+              "hstu": dict(architecture="decoder_only", decoder_backbone="hstu", hidden_size=16, num_layers=1, num_heads=2,
+                           max_history=8)},
     "intrr": {"t5": dict(TINY_INTRR), "hstu": dict(TINY_INTRR, backbone="hstu")},
     "comeir": {"comeir": dict(TINY_COMEIR), "nezha": dict(TINY_COMEIR, architecture="nezha"),
                "flatten": dict(TINY_COMEIR, representation="flatten")},

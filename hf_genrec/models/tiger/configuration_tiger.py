@@ -8,7 +8,9 @@ Two architectures share this config:
 * ``decoder_only`` (ComeIR's "normal GR" baseline): any causal LM (Qwen3, LLaMA) given by
   ``backbone_config`` (a dict with ``model_type``), or created with
   ``TigerForGenerativeRecommendation.from_backbone("Qwen/Qwen3-0.6B", ...)``. The SID tokens get a new
-  embedding table and a new output head on top of the backbone.
+  embedding table and a new output head on top of the backbone. ``decoder_backbone="hstu"`` uses an HSTU stack
+  (``hidden_size``, ``num_layers``, ``num_heads``, no time bias: tokens of one item share its timestamp)
+  instead: the flattened HSTU baseline of IntRR's Table 1.
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
@@ -22,6 +24,7 @@ from typing import Any, Dict, Optional
 from ...configuration_utils import GenRecConfig, check_choices
 
 ARCHITECTURES = ("encoder_decoder", "decoder_only")
+DECODER_BACKBONES = ("causal_lm", "hstu")  # the backbone of the decoder-only architecture
 
 
 class TigerConfig(GenRecConfig):
@@ -31,8 +34,12 @@ class TigerConfig(GenRecConfig):
                  num_layers: int = 4, num_decoder_layers: int = 4, num_heads: int = 6, d_kv: int = 64,
                  dropout_rate: float = 0.1, feed_forward_proj: str = "relu", relative_attention_num_buckets: int = 32,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
-                 loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, **kwargs):
-        check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")))
+                 loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
+                 **kwargs):
+        check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
+                      decoder_backbone=(decoder_backbone, DECODER_BACKBONES))
+        if decoder_backbone == "hstu" and architecture != "decoder_only":
+            raise ValueError("decoder_backbone 'hstu' is a decoder-only backbone: set architecture='decoder_only'")
         self.architecture = architecture
         self.num_decoder_layers = num_decoder_layers
         self.d_kv = d_kv
@@ -41,6 +48,7 @@ class TigerConfig(GenRecConfig):
         self.relative_attention_num_buckets = relative_attention_num_buckets
         self.loss_vocabulary = loss_vocabulary
         self.user_hash_buckets = int(user_hash_buckets)
+        self.decoder_backbone = decoder_backbone
         kwargs.setdefault("input_mode", "flat")
         super().__init__(hidden_size=hidden_size, intermediate_size=intermediate_size, num_layers=num_layers,
                          num_heads=num_heads, backbone_config=backbone_config,

@@ -7,6 +7,8 @@ The history is the concatenation of its items' SIDs (``L`` tokens per item); the
   Decoding shares each user's encoder states across beams (:mod:`hf_genrec.generation.t5_beam_decoder`).
 * ``decoder_only``: a causal LM over ``history <bos> c^1 .. c^{L-1}`` with new SID embeddings and
   head; decoding uses tree attention over one prompt cache (:mod:`hf_genrec.generation.tree_decoding`).
+  With ``decoder_backbone="hstu"`` the backbone is HSTU (the flattened HSTU baseline); it has no key/value cache, so
+  each decoding step runs every beam's sequence.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
 from ...modules.backbones import (backbone_hidden_size, build_backbone, config_from_dict, default_decoder_config,
                                   prompt_positions)
+from ...modules.hstu import HSTU
 from .configuration_tiger import TigerConfig
 
 
@@ -34,7 +37,10 @@ class TigerDecodingState:
     cache: Optional[DecoderCache] = None  # where each beam's self-attention keys/values live, after beam selection
     pending: Optional[DecoderCache] = None  # the same including the last step, before beam selection
     decoder: Optional[T5BeamDecoder] = None
-    tree: Optional[TreeState] = None  # decoder-only
+    tree: Optional[TreeState] = None  # decoder-only on a causal LM
+    prompt: Optional[torch.Tensor] = None  # decoder-only on HSTU: history + <bos> embeddings [B, P, d]
+    prompt_mask: Optional[torch.Tensor] = None  # [B, P]
+    generated: Optional[torch.Tensor] = None  # embeddings of each beam's generated tokens [B, W, l, d]
 
 
 class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
@@ -51,6 +57,13 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
             t5_config.update(vocab_size=vocab, model_type="t5")
             self.backbone = T5ForConditionalGeneration(config_from_dict(t5_config))
             hidden = self.backbone.config.d_model
+        elif config.decoder_backbone == "hstu":  # the flattened HSTU baseline: L tokens per item through an HSTU stack
+            positions = (config.max_history + 1) * config.num_levels + 2
+            self.backbone = HSTU(config.hidden_size, config.num_layers, config.num_heads, dropout=config.dropout_rate,
+                                 max_positions=positions, use_time=False)
+            hidden = config.hidden_size
+            self.sid_embeddings = nn.Embedding(vocab, hidden)
+            self.sid_head = nn.Linear(hidden, vocab, bias=False)
         else:
             backbone_config = config.backbone_config or default_decoder_config(config.hidden_size, config.num_layers,
                                                                                max(1, config.num_heads))
@@ -160,9 +173,14 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
             return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
         sequence = torch.cat([embeds, self._embed(decoder_inputs)], 1)
         full_mask = torch.cat([mask, torch.ones(B, L, dtype=mask.dtype, device=mask.device)], 1)
-        hidden = self.backbone(inputs_embeds=sequence, attention_mask=full_mask,
-                               position_ids=prompt_positions(full_mask)).last_hidden_state
-        return self._logits(hidden[:, -L:])
+        return self._logits(self._decoder_states(sequence, full_mask)[:, -L:])
+
+    def _decoder_states(self, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states of the decoder-only backbone (a causal LM, or HSTU) over left-padded embeddings."""
+        if self.config.decoder_backbone == "hstu":
+            return self.backbone(sequence, mask.bool())
+        return self.backbone(inputs_embeds=sequence, attention_mask=mask, position_ids=prompt_positions(mask)
+                             ).last_hidden_state
 
     def forward(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
                 labels: Optional[torch.LongTensor] = None, user_ids: Optional[torch.LongTensor] = None,
@@ -186,6 +204,9 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         embeds, mask = self._history(input_ids, attention_mask, user_ids)
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        if self.config.decoder_backbone == "hstu":  # no key/value cache: each step runs every beam's whole sequence
+            return TigerDecodingState(prompt=prompt, prompt_mask=prompt_mask,
+                                      generated=prompt.new_zeros(B, 1, 0, prompt.shape[-1]))
         cache = DynamicCache(config=self.backbone.config)
         return TigerDecodingState(tree=tree_prompt(self.backbone, prompt, prompt_mask, cache))
 
@@ -193,6 +214,15 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
                     temperature: torch.Tensor) -> torch.Tensor:
         if self.config.architecture == "encoder_decoder":
             logits, state.pending = state.decoder.step(state.tokens, state.memory, state.cache)
+        elif self.config.decoder_backbone == "hstu":
+            B, W = valid_mask.shape[:2]
+            P, d = state.prompt.shape[1:]
+            steps = state.generated.shape[2]
+            sequence = torch.cat([state.prompt[:, None].expand(B, W, P, d), state.generated], 2)
+            mask = torch.cat([state.prompt_mask[:, None].expand(B, W, P),
+                              state.prompt_mask.new_ones(B, W, steps)], 2)
+            hidden = self._decoder_states(sequence.reshape(B * W, P + steps, d), mask.reshape(B * W, -1))
+            logits = self._logits(hidden[:, -1].view(B, W, d))
         else:
             logits = self._logits(state.tree.hidden)
         return self.vocab_log_probs(logits / temperature[..., None].to(logits.dtype), level)
@@ -205,5 +235,9 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
                 state.cache = state.pending.select(parent)
                 state.tokens = tokens[..., None]
         elif level < self.config.num_levels - 1:
-            state.tree = tree_extend(self.backbone, state.tree, parent, self._embed(tokens))
+            if self.config.decoder_backbone == "hstu":
+                index = parent[..., None, None].expand(-1, -1, *state.generated.shape[2:])
+                state.generated = torch.cat([state.generated.gather(1, index), self._embed(tokens)[:, :, None]], 2)
+            else:
+                state.tree = tree_extend(self.backbone, state.tree, parent, self._embed(tokens))
         return state
