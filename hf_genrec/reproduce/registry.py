@@ -11,6 +11,9 @@
 * :class:`ReproductionTable` - what ``hf-genrec reproduce --paper P --table T --dataset D`` runs: experiments,
   the published rows, and the reference rankers (item transition, most popular) on the same split.
 
+``protocols.json`` (package data) records each paper's evaluation protocol (datasets, split, history length,
+beam width, K) with the sentence of the paper that states it, for the rows' context.
+
 A new method adds its published rows to ``published.json`` and its experiments and tables here.
 """
 
