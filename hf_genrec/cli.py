@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--num-beams", type=POSITIVE, default=None, help="beam width (default: the model's generation_config)")
     ev.add_argument("--batch-size", type=POSITIVE, default=64)
     ev.add_argument("--ks", type=_ks, default=(5, 10, 20), help="cut-offs K, e.g. 5,10,20")
-    ev.add_argument("--max-users", type=POSITIVE, default=None, help="evaluate only the first N users")
+    ev.add_argument("--max-users", type=POSITIVE, default=None, help="evaluate N users drawn at random (a fixed seed: the same users every time)")
     ev.add_argument("--tokenizer", default=None, help="tokenizer folder when not inside --model")
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)

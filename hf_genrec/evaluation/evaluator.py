@@ -22,7 +22,7 @@ import torch
 
 from ..data.collator import GenRecCollator
 from ..utils.progress import progress
-from .metrics import rank_metrics
+from .metrics import confidence_intervals, rank_metrics
 
 GROUP_NAMES = ("popular", "medium", "long-tail")
 
@@ -57,29 +57,39 @@ class EvaluationResult:
     num_beams: int = 0
     seconds: float = 0.0
     processes: int = 1
+    ci95: Dict[str, float] = field(default_factory=dict)  # half-width of each metric's 95 % confidence interval
+    subset: Dict[str, Any] = field(default_factory=dict)  # the users evaluated: how many, of how many, which seed
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"metrics": self.metrics, "groups": self.groups, "latency": self.latency, "num_users": self.num_users,
-                "num_beams": self.num_beams, "seconds": self.seconds, "processes": self.processes}
+        return {"metrics": self.metrics, "ci95": self.ci95, "groups": self.groups, "latency": self.latency,
+                "num_users": self.num_users, "subset": self.subset, "num_beams": self.num_beams,
+                "seconds": self.seconds, "processes": self.processes}
 
 
 class Evaluator:
     def __init__(self, tokenizer, ks: Iterable[int] = (5, 10, 20), num_beams: Optional[int] = None,
-                 batch_size: int = 64, max_users: Optional[int] = None, show_progress: bool = True):
+                 batch_size: int = 64, max_users: Optional[int] = None, show_progress: bool = True,
+                 subset_seed: int = 0):
         self.tokenizer = tokenizer
         self.ks = tuple(ks)
         self.num_beams = num_beams
         self.batch_size = batch_size
         self.max_users = max_users
         self.show_progress = show_progress
+        self.subset_seed = subset_seed
 
     def beams_for(self, model) -> int:
         """The beam width used for ``model``: ``num_beams`` if given, else the model's ``generation_config``."""
         return self.num_beams or model.default_num_beams()
 
     def users(self, split):
-        """The rows evaluated: the first ``max_users`` of the split (all when ``max_users`` is ``None``)."""
-        return split if self.max_users is None else split.select(range(min(self.max_users, len(split))))
+        """The rows evaluated: all of them, or ``max_users`` drawn at random with ``subset_seed`` - the same users at
+        every evaluation, and a fair sample (the first users of a split are not: on Beauty the transition model
+        scores Recall@10 0.043 on the first 3,000 validation users and 0.081 on all of them)."""
+        if self.max_users is None or self.max_users >= len(split):
+            return split
+        chosen = np.random.default_rng(self.subset_seed).choice(len(split), size=self.max_users, replace=False)
+        return split.select(np.sort(chosen).tolist())
 
     @torch.no_grad()
     def rank(self, model, rows, device: Optional[torch.device] = None) -> Tuple[np.ndarray, np.ndarray, List[float]]:
@@ -122,7 +132,10 @@ class Evaluator:
         if processes > 1:
             ranked, targets, latencies = _gather(accelerator, ranked, targets, latencies, -(-len(self.users(split)) // processes))
         result = EvaluationResult(metrics=rank_metrics(ranked, targets, self.ks), num_users=len(targets),
-                                  num_beams=self.beams_for(model), processes=processes)
+                                  num_beams=self.beams_for(model), processes=processes,
+                                  ci95=confidence_intervals(ranked, targets, self.ks),
+                                  subset={"users": len(targets), "of": len(split),
+                                          "seed": self.subset_seed if len(targets) < len(split) else None})
         if train_counts is not None:
             result.groups = group_metrics(ranked, targets, train_counts, self.ks)
         if latencies:

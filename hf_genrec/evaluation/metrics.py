@@ -21,25 +21,39 @@ def _hit_ranks(ranked: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max)
 
 
+def per_user_metrics(ranked: np.ndarray, targets: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> Dict[str, np.ndarray]:
+    """Each user's Recall@K (0 or 1) and NDCG@K, ``{"recall@5": [N], "ndcg@5": [N], ...}``."""
+    ranks = _hit_ranks(ranked, targets)
+    out: Dict[str, np.ndarray] = {}
+    for k in ks:
+        hit = ranks < min(k, np.asarray(ranked).shape[1])
+        gains = np.zeros(len(ranks))
+        gains[hit] = 1.0 / np.log2(ranks[hit] + 2.0)
+        out[f"recall@{k}"] = hit.astype(np.float64)
+        out[f"ndcg@{k}"] = gains
+    return out
+
+
 def recall_at_k(ranked: np.ndarray, targets: np.ndarray, k: int) -> float:
-    ranks = _hit_ranks(np.asarray(ranked)[:, :k], targets)
-    return float((ranks < k).mean()) if len(ranks) else 0.0
+    return rank_metrics(ranked, targets, (k,))[f"recall@{k}"]
 
 
 def ndcg_at_k(ranked: np.ndarray, targets: np.ndarray, k: int) -> float:
-    ranks = _hit_ranks(np.asarray(ranked)[:, :k], targets)
-    hit = ranks < k
-    gains = np.zeros(len(ranks))
-    gains[hit] = 1.0 / np.log2(ranks[hit] + 2.0)
-    return float(gains.mean()) if len(ranks) else 0.0
+    return rank_metrics(ranked, targets, (k,))[f"ndcg@{k}"]
 
 
 def rank_metrics(ranked: np.ndarray, targets: np.ndarray, ks: Iterable[int] = (5, 10, 20)) -> Dict[str, float]:
     """``{"recall@5": ..., "ndcg@5": ..., ...}`` for every K (K larger than the list counts as misses)."""
-    out: Dict[str, float] = {}
-    for k in ks:
-        out[f"recall@{k}"] = recall_at_k(ranked, targets, k)
-        out[f"ndcg@{k}"] = ndcg_at_k(ranked, targets, k)
+    return {name: float(values.mean()) if len(values) else 0.0
+            for name, values in per_user_metrics(ranked, targets, ks).items()}
+
+
+def confidence_intervals(ranked: np.ndarray, targets: np.ndarray, ks: Iterable[int] = (5, 10, 20),
+                         z: float = 1.96) -> Dict[str, float]:
+    """Half-width of the normal-approximation 95 % confidence interval of each mean metric over the users."""
+    out = {}
+    for name, values in per_user_metrics(ranked, targets, ks).items():
+        out[name] = float(z * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
     return out
 
 

@@ -41,7 +41,8 @@ class TrainingConfig:
     eval_steps: int = 0  # 0: evaluate once per epoch
     eval_num_beams: Optional[int] = None  # None: the model's generation_config decides
     eval_batch_size: int = 128
-    eval_max_users: Optional[int] = None  # validation on the first N users (speed); test always on all
+    eval_max_users: Optional[int] = None  # validation on N users drawn at random, the same each time; test on all
+    eval_subset_seed: int = 0  # which random users eval_max_users draws
     metric_for_best_model: str = "ndcg@10"
     early_stopping_patience: int = 5  # evaluations without improvement; 0 disables
     save_total_limit: int = 2

@@ -153,7 +153,8 @@ class GenRecTrainer:
     def evaluate(self, split, max_users: Optional[int] = None, num_beams: Optional[int] = None) -> Dict[str, Any]:
         """Full-ranking metrics on ``split`` (users sharded over processes); the same result on every process."""
         evaluator = Evaluator(self.tokenizer, num_beams=num_beams or self.config.eval_num_beams,
-                              batch_size=self.config.eval_batch_size, max_users=max_users, show_progress=False)
+                              batch_size=self.config.eval_batch_size, max_users=max_users, show_progress=False,
+                              subset_seed=self.config.eval_subset_seed)
         with self.backend.gathered_parameters():
             result = evaluator.evaluate(self.backend.unwrapped, split, self.item_train_counts, self.backend.device,
                                         accelerator=self.accelerator)
@@ -384,7 +385,8 @@ class GenRecTrainer:
             return False
         result = self.evaluate(self.eval_dataset, max_users=config.eval_max_users)
         value = result["metrics"].get(config.metric_for_best_model)
-        row = {"step": step, **result["metrics"], "seconds": result["seconds"]}
+        row = {"step": step, **result["metrics"], "users": result["num_users"],
+               "ci95": result["ci95"].get(config.metric_for_best_model), "seconds": result["seconds"]}
         self.history["validation"].append(row)
         self.accelerator.log({f"validation/{k}": v for k, v in result["metrics"].items()}, step=step)
         improved = state["best_metric"] is None or (value is not None and value > state["best_metric"])
@@ -395,8 +397,8 @@ class GenRecTrainer:
             state["evaluations_without_improvement"] += 1
         self._checkpoint(step, state)
         if self.is_main and config.show_progress:
-            print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} "
-                  f"(best {state['best_metric']:.4f} at step {state['best_step']})")
+            print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} ± {row['ci95']:.4f} over "
+                  f"{row['users']:,} users (best {state['best_metric']:.4f} at step {state['best_step']})")
         patience = config.early_stopping_patience
         return bool(patience and state["evaluations_without_improvement"] >= patience)
 

@@ -56,6 +56,19 @@ def test_evaluator_on_a_small_model(prepared_synthetic):
     assert 0.0 <= result.metrics["recall@5"] <= result.metrics["recall@10"] <= 1.0
     assert sum(group["users"] for group in result.groups.values()) == 64
     assert result.latency["batches"] == 2 and result.latency["mean_ms_per_batch"] > 0
+    assert result.subset == {"users": 64, "of": len(prepared.splits["test"]), "seed": 0}
+    assert set(result.ci95) == set(result.metrics) and all(value >= 0 for value in result.ci95.values())
+
+
+def test_validation_subset_is_random_fixed_and_seeded(prepared_synthetic):
+    from hf_genrec.data import PreparedDataset
+
+    split = PreparedDataset.load(prepared_synthetic).splits["validation"]
+    pick = lambda seed: Evaluator(None, max_users=30, subset_seed=seed).users(split)["user_idx"]  # noqa: E731
+    assert pick(0) == pick(0)  # the same users at every evaluation
+    assert pick(0) != pick(1) and len(set(pick(1))) == 30
+    assert pick(0) != split.select(range(30))["user_idx"]  # not the first users of the split
+    assert len(Evaluator(None, max_users=10 ** 6).users(split)) == len(split)
 
 
 def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys, monkeypatch):

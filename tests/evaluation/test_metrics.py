@@ -29,3 +29,16 @@ def test_baselines_rank_as_expected():
     assert pop.recommend([[0]], 2).tolist() == [[1, 0]]  # 1 occurs 4 times, then 0/2/3/4 twice: lowest id first
     markov = TransitionBaseline(5).fit(histories, targets)
     assert markov.recommend([[1], [2], [4]], 3).tolist() == [[4, 3, 1], [1, 0, 2], [1, 0, 2]]
+
+
+def test_confidence_interval_shrinks_with_more_users_and_matches_the_binomial_formula():
+    from hf_genrec.evaluation.metrics import confidence_intervals
+
+    rng = np.random.default_rng(0)
+    for users in (100, 10_000):
+        ranked = np.stack([rng.permutation(50)[:10] for _ in range(users)])
+        targets = rng.integers(0, 50, size=users)
+        recall = rank_metrics(ranked, targets, (10,))["recall@10"]
+        half = confidence_intervals(ranked, targets, (10,))["recall@10"]
+        assert half == pytest.approx(1.96 * math.sqrt(recall * (1 - recall) / (users - 1)), rel=1e-6)
+    assert half < 0.02  # 10,000 users pin recall ~0.2 to within 0.01
