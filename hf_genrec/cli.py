@@ -224,6 +224,8 @@ def cmd_evaluate(args) -> Dict:
     metrics = summary["metrics"]
     print(f"{summary['split']} ({summary['num_users']:,} users, beam {summary['num_beams']}): " +
           "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    if summary.get("ci95"):
+        print("  95% CI ± " + "  ".join(f"{k} {v:.4f}" for k, v in summary["ci95"].items()))
     for name, group in summary["groups"].items():
         print(f"  {name:<10} ({group['users']:,} users) recall@10 {group.get('recall@10', float('nan')):.4f} "
               f"ndcg@10 {group.get('ndcg@10', float('nan')):.4f}")

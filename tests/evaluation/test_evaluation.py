@@ -89,7 +89,8 @@ def test_evaluate_cli_writes_metrics(prepared_synthetic, tmp_path, capsys, monke
     assert metrics["split"] == "validation" and metrics["num_users"] == 40 and "recall@10" in metrics["metrics"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["command"] == "evaluate" and summary["latency"]["batches"] == 2
-    assert "recall@10" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "recall@10" in printed and "95% CI" in printed and metrics["ci95"]["recall@10"] >= 0
     # a model for another catalog is refused with a clear message
     other = TigerForGenerativeRecommendation(TigerConfig(codebook_sizes=[2, 2], num_items=4, hidden_size=32, intermediate_size=64,
                                                          num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16))
