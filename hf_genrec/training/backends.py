@@ -219,6 +219,7 @@ class DirectDeepSpeedBackend(_DeepSpeedCheckpoints, TrainingBackend):
         ds_config = deepspeed_engine.fill_config(config.deepspeed_config, config.batch_size,
                                                  config.gradient_accumulation_steps, config.max_grad_norm,
                                                  self.num_processes, config.mixed_precision)
+        deepspeed_engine.configure_cpu_allreduce(config.deepspeed_cpu_shm_allreduce)
         self.model, self.optimizer, self.scheduler = deepspeed_engine.initialize(model, optimizer, scheduler, ds_config)
         return self.accelerator.prepare_data_loader(loader)
 

@@ -51,6 +51,9 @@ class TrainingConfig:
     resume_from: Optional[str] = None  # a checkpoint folder or "latest"
     dataloader_num_workers: int = 0
     deepspeed_config: Optional[str] = None  # path to a DeepSpeed JSON config
+    # on CPU, DeepSpeed's shared-memory allreduce (a C++ op compiled at run time into ~/.cache/torch_extensions);
+    # off by default: gloo all-reduces instead (see deepspeed_engine.configure_cpu_allreduce)
+    deepspeed_cpu_shm_allreduce: bool = False
     final_test: bool = True
     show_progress: bool = True
     overwrite_output_dir: bool = False  # a fresh run may replace another run's checkpoints and model in output_dir

@@ -8,14 +8,28 @@ processes (gloo), data sharding, gathering and logging, and wraps model, optimiz
 
 ``"auto"`` entries of the JSON config are filled from the training options, as accelerate would.
 ZeRO-3 partitions parameters: evaluation and export run inside :func:`gathered_parameters`.
+
+On CPU DeepSpeed would all-reduce through its shared-memory op ``deepspeed_shm_comm``, a C++ extension it
+compiles at run time (about a minute on two cores, once per Python environment) into the torch extension
+folder, guarded by a ``lock`` file. A build that is killed leaves that lock behind, and every later run on the
+machine then waits on it forever. hf_genrec therefore lets gloo all-reduce by default
+(``training.deepspeed_cpu_shm_allreduce: false``); turned on, a stale lock is a clear error instead of a hang.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
 
 from ..utils.io import read_json_file
-from typing import Any, Dict
+
+#: DeepSpeed's run-time compiled shared-memory allreduce for CPU processes
+SHM_ALLREDUCE_OP = "deepspeed_shm_comm"
+#: a build lock older than this is left over from a killed build (a build takes about a minute)
+STALE_LOCK_SECONDS = 15 * 60
 
 
 def fill_config(path: str, batch_size: int, accumulation: int, max_grad_norm: float, world_size: int,
@@ -35,6 +49,34 @@ def fill_config(path: str, batch_size: int, accumulation: int, max_grad_norm: fl
         if isinstance(config.get(key), dict):
             auto("enabled", wanted, config[key])
     return config
+
+
+def extension_lock(op_name: str = SHM_ALLREDUCE_OP) -> Optional[Path]:
+    """The torch extension build lock of ``op_name`` if one exists (``TORCH_EXTENSIONS_DIR`` or torch's default)."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    lock = Path(_get_build_directory(op_name, verbose=False)) / "lock"
+    return lock if lock.exists() else None
+
+
+def configure_cpu_allreduce(use_shared_memory: bool) -> None:
+    """Choose how DeepSpeed's CPU processes all-reduce, before its communication backend starts.
+
+    Off (the default): DeepSpeed skips its shared-memory op and uses torch.distributed (gloo). On: the op is
+    built if needed; a build lock older than :data:`STALE_LOCK_SECONDS` raises a ``RuntimeError`` naming it.
+    """
+    import deepspeed.ops
+
+    compatible = getattr(deepspeed.ops, "__compatible_ops__", None)
+    if not use_shared_memory:
+        if isinstance(compatible, dict):
+            compatible[SHM_ALLREDUCE_OP] = False
+        return
+    lock = extension_lock()
+    if lock is not None and time.time() - os.path.getmtime(lock) > STALE_LOCK_SECONDS:
+        raise RuntimeError(f"{lock} is a build lock left by a killed DeepSpeed build; DeepSpeed would wait on it "
+                           "forever. Delete it (no build of that op is running) or set "
+                           "training.deepspeed_cpu_shm_allreduce: false")
 
 
 def initialize(model, optimizer, scheduler, config: Dict[str, Any]):

@@ -136,9 +136,15 @@ def test_two_processes_really_split_the_data(run_config, tmp_path):
 
 @pytest.mark.parametrize("stage", [2, 3])
 def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
-    """DeepSpeed ZeRO-2/3 under torchrun with 2 CPU processes (the engine is wrapped directly on CPU)."""
+    """DeepSpeed ZeRO-2/3 under torchrun with 2 CPU processes (the engine is wrapped directly on CPU).
+
+    A build lock left by a killed DeepSpeed extension build is planted: the run must not wait on it."""
     pytest.importorskip("deepspeed", reason="install the deepspeed extra: pip install -e '.[deepspeed]'")
     from helpers.tiny import REPO_ROOT as repo
+
+    extensions = tmp_path / "torch_extensions"
+    (extensions / "deepspeed_shm_comm").mkdir(parents=True)
+    (extensions / "deepspeed_shm_comm" / "lock").touch()
 
     run_config["training"].update(num_epochs=1, output_dir=str(tmp_path / f"zero{stage}"),
                                   deepspeed_config=str(repo / "examples" / "deepspeed" / f"zero{stage}.json"))
@@ -146,8 +152,8 @@ def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
     path.write_text(yaml.safe_dump(run_config))
     torchrun = Path(sys.executable).parent / "torchrun"
     result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(29600 + stage + os.getpid() % 200),
-                             "-m", "hf_genrec.cli", "train", "--config", str(path)],
-                            capture_output=True, text=True, env=_launch_env(), timeout=900)
+                             "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
+                            env=dict(_launch_env(), TORCH_EXTENSIONS_DIR=str(extensions)), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / f"zero{stage}" / "summary.json").read_text())
     assert summary["distributed_type"] == "DEEPSPEED" and summary["zero_stage"] == stage and summary["processes"] == 2
