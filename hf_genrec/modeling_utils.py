@@ -145,6 +145,16 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     #: ``True`` for models that score every item directly (no SID decoding): ``search`` ranks the whole catalog
     scores_items: bool = False
 
+    @classmethod
+    def sequence_training_unsupported(cls, config: GenRecConfig) -> Optional[str]:
+        """Why ``training.train_examples: sequence`` cannot train this model with ``config`` (``None``: it can).
+
+        Sequence-level training (labels ``[B, T, L]``, a target after every history position, one pass per window)
+        needs a causal backbone whose state at a position does not depend on later positions. Models that support
+        it override this; the default refuses."""
+        return (f"{cls.__name__} trains on one prefix per example only (its backbone sees the whole history at every "
+                "position)")
+
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
         self.register_buffer("item_sids", torch.zeros(config.num_items, config.num_levels, dtype=torch.long))
@@ -278,6 +288,16 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
                                  f"set_item_features({feature.name}=...) (build_model and hf-genrec train do this)")
 
     # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def sequence_targets(labels: Optional[torch.Tensor], target_items: Optional[torch.Tensor]):
+        """For sequence-level batches (``labels [B, T, L]``): the positions that have a target ``[B, T]`` (bool),
+        with ``(labels, target_items)`` unchanged; ``None`` for prefix batches (``labels [B, L]``)."""
+        if labels is not None:
+            return labels[..., 0] != -100 if labels.dim() == 3 else None
+        if target_items is not None and target_items.dim() == 2:
+            return target_items != -100
+        return None
+
     def check_history_inputs(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
                              item_ids: Optional[torch.Tensor] = None) -> None:
         """Clear errors for histories encoded for another layout than the model's ``input_mode`` (the tokenizer's

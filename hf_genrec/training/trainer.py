@@ -72,6 +72,12 @@ class _RowDataset(torch.utils.data.Dataset):
         return self.split[int(index)]
 
 
+def _targets_in(batch) -> int:
+    """Training targets in a batch: one per row for prefix batches, one per labelled position for sequence ones."""
+    labels = batch["labels"]
+    return int((labels[..., 0] != -100).sum()) if labels.dim() == 3 else len(labels)
+
+
 def _scheduler(optimizer, kind: str, warmup: int, total: int):
     from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
                               get_linear_schedule_with_warmup)
@@ -143,6 +149,26 @@ class GenRecTrainer:
             return SparseAwareAdamW(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
         cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         return cls(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
+
+    def _training_rows(self):
+        """The training split as the loader reads it: prefix rows as prepared, or sequence-level windows of the
+        model's history length (``training.train_examples``)."""
+        if self.config.train_examples == "prefix":
+            return self.train_dataset
+        from ..data.sequence_examples import sequence_windows
+
+        self._check_train_examples()
+        return sequence_windows(self.train_dataset, self.model.config.max_history)
+
+    def _check_train_examples(self) -> None:
+        """A clear error, before anything is written, when the model cannot train on sequence-level examples."""
+        if self.config.train_examples != "sequence":
+            return
+        model = self.model
+        why = model.sequence_training_unsupported(model.config) if hasattr(model, "sequence_training_unsupported") \
+            else f"{type(model).__name__} is not an hf_genrec model"
+        if why:
+            raise ValueError(f"training.train_examples: sequence is not available: {why}. Use train_examples: prefix")
 
     def _collator(self, with_labels: bool = True) -> GenRecCollator:
         model_config = self.model.config
@@ -265,6 +291,7 @@ class GenRecTrainer:
     # ------------------------------------------------------------------ training
     def train(self) -> Dict[str, Any]:
         """Train, validate, keep the best checkpoint, test it and save the model folder; returns the summary."""
+        self._check_train_examples()
         with self._holding_output_dir():
             return self._train()
 
@@ -276,10 +303,11 @@ class GenRecTrainer:
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        sampler = EpochShuffleSampler(len(self.train_dataset), config.seed)
+        train_rows = self._training_rows()
+        sampler = EpochShuffleSampler(len(train_rows), config.seed)
         # The loader's own generator: creating an iterator draws a worker seed, which must not come from the
         # global RNG (that would shift dropout after a resume, where the iterator is created at another time).
-        loader = DataLoader(_RowDataset(self.train_dataset), batch_size=config.batch_size, sampler=sampler,
+        loader = DataLoader(_RowDataset(train_rows), batch_size=config.batch_size, sampler=sampler,
                             collate_fn=self._collator(), num_workers=config.dataloader_num_workers, drop_last=False,
                             generator=torch.Generator().manual_seed(config.seed))
         batches_per_epoch = math.ceil(len(loader) / backend.num_processes)
@@ -306,7 +334,8 @@ class GenRecTrainer:
                        disable=not (self.is_main and config.show_progress))
         eval_every = config.eval_steps or steps_per_epoch
         stop, start_time = False, time.perf_counter()
-        samples, window_loss, window_count = 0, 0.0, 0
+        samples, targets, window_loss, window_count = 0, 0, 0.0, 0
+        self._start_time, self._evaluation_seconds = start_time, 0.0
         self.local_samples, self.first_batch_users = 0, None  # evidence that processes see different data
         backend.model.train()
         while state["global_step"] < total_steps and not stop:
@@ -324,6 +353,7 @@ class GenRecTrainer:
                 loss, boundary = backend.step(batch)
                 state["batches_in_epoch"] += 1
                 samples += len(batch["labels"]) * backend.num_processes
+                targets += _targets_in(batch) * backend.num_processes
                 self.local_samples += len(batch["labels"])
                 if self.first_batch_users is None and "user_ids" in batch:
                     self.first_batch_users = batch["user_ids"][:8].tolist()
@@ -335,9 +365,10 @@ class GenRecTrainer:
                 step = state["global_step"]
                 bar.update(1)
                 if step % config.logging_steps == 0 or step == total_steps:
-                    elapsed = max(time.perf_counter() - start_time, 1e-9)
+                    elapsed = max(time.perf_counter() - start_time - self._evaluation_seconds, 1e-9)
                     row = {"step": step, "epoch": epoch, "loss": window_loss / window_count,
-                           "learning_rate": backend.learning_rate(), "samples_per_second": samples / elapsed}
+                           "learning_rate": backend.learning_rate(), "samples_per_second": samples / elapsed,
+                           "targets_per_second": targets / elapsed}
                     self.history["train"].append(row)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", samples_s=f"{row['samples_per_second']:.0f}")
                     accelerator.log({"train/loss": row["loss"], "train/learning_rate": row["learning_rate"],
@@ -364,7 +395,14 @@ class GenRecTrainer:
                 state["epoch"] += 1
                 state["batches_in_epoch"] = 0
         bar.close()
-        return self._finish(state, time.perf_counter() - start_time, samples)
+        return self._finish(state, time.perf_counter() - start_time, samples, targets)
+
+    def _training_minutes(self) -> float:
+        """Wall-clock minutes since training started, without the time spent validating."""
+        start = getattr(self, "_start_time", None)
+        if start is None:
+            return 0.0
+        return (time.perf_counter() - start - self._evaluation_seconds) / 60
 
     def _out_of_time(self, start_time: float) -> bool:
         """Whether ``max_minutes`` of training have passed (the main process decides for every process)."""
@@ -383,10 +421,13 @@ class GenRecTrainer:
         if self.eval_dataset is None:
             self._checkpoint(step, state)
             return False
+        began = time.perf_counter()
+        training_minutes = self._training_minutes()
         result = self.evaluate(self.eval_dataset, max_users=config.eval_max_users)
         value = result["metrics"].get(config.metric_for_best_model)
         row = {"step": step, **result["metrics"], "users": result["num_users"],
-               "ci95": result["ci95"].get(config.metric_for_best_model), "seconds": result["seconds"]}
+               "ci95": result["ci95"].get(config.metric_for_best_model), "seconds": result["seconds"],
+               "training_minutes": round(training_minutes, 3)}
         self.history["validation"].append(row)
         self.accelerator.log({f"validation/{k}": v for k, v in result["metrics"].items()}, step=step)
         improved = state["best_metric"] is None or (value is not None and value > state["best_metric"])
@@ -396,13 +437,14 @@ class GenRecTrainer:
         else:
             state["evaluations_without_improvement"] += 1
         self._checkpoint(step, state)
+        self._evaluation_seconds = getattr(self, "_evaluation_seconds", 0.0) + time.perf_counter() - began
         if self.is_main and config.show_progress:
             print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} ± {row['ci95']:.4f} over "
                   f"{row['users']:,} users (best {state['best_metric']:.4f} at step {state['best_step']})")
         patience = config.early_stopping_patience
         return bool(patience and state["evaluations_without_improvement"] >= patience)
 
-    def _finish(self, state: Dict[str, Any], seconds: float, samples: int) -> Dict[str, Any]:
+    def _finish(self, state: Dict[str, Any], seconds: float, samples: int, targets: int) -> Dict[str, Any]:
         """Load the best weights, evaluate on test, save the final model folder, plot the curves."""
         from accelerate.utils import gather_object
 
@@ -414,9 +456,13 @@ class GenRecTrainer:
             backend.load_best_weights(Path(best))
         test = self.evaluate(self.test_dataset) if (self.test_dataset is not None and self.config.final_test) else None
         model = backend.unwrapped
+        training_seconds = max(seconds - getattr(self, "_evaluation_seconds", 0.0), 1e-9)  # throughput: no validation
         summary: Dict[str, Any] = {
             "global_step": state["global_step"], "epochs_completed": state["epoch"], "seconds": round(seconds, 2),
-            "samples_per_second": round(samples / max(seconds, 1e-9), 2), "best_step": state.get("best_step"),
+            "validation_seconds": round(seconds - training_seconds, 2),
+            "samples_per_second": round(samples / training_seconds, 2),
+            "targets_per_second": round(targets / training_seconds, 2), "train_examples": self.config.train_examples,
+            "best_step": state.get("best_step"),
             "best_validation": state.get("best_metric"), "metric_for_best_model": self.config.metric_for_best_model,
             "early_stopped": bool(self.config.early_stopping_patience and
                                   state["evaluations_without_improvement"] >= self.config.early_stopping_patience),

@@ -171,3 +171,31 @@ def test_a_time_budget_validates_keeps_the_best_and_stops(run_config):
     summary = run_train(run_config)
     assert summary["stopped_by_time_budget"] and summary["global_step"] == 1
     assert summary["best_step"] == 1 and summary["test"]["num_users"] > 0
+
+
+def test_sequence_examples_train_a_causal_model_and_an_encoder_is_refused(run_config, tmp_path):
+    """``training.train_examples: sequence``: windows with a target at every position (as many targets as the
+    prefix rows, in far fewer rows); a model whose backbone is not causal gets a clear error."""
+    from hf_genrec.commands.train import run_train
+
+    run_config["model"] = {"type": "sasrec", "hidden_size": 32, "num_layers": 1, "num_heads": 1, "max_history": 10}
+    run_config["training"].update(train_examples="sequence", num_epochs=3, learning_rate=0.01,
+                                  output_dir=str(tmp_path / "sequence"))
+    summary = run_train(run_config)
+    prepared = PreparedDataset.load(run_config["data"]["prepared"])
+    train_rows = len(prepared.splits["train"])
+    assert summary["train_examples"] == "sequence"
+    assert summary["samples_per_process"][0] < train_rows  # windows, not prefixes
+    assert summary["targets_per_second"] > summary["samples_per_second"]
+    history = json.loads((tmp_path / "sequence" / "training_history.json").read_text())
+    assert history["train"][-1]["loss"] < history["train"][0]["loss"]
+    assert all(row["training_minutes"] >= 0 for row in history["validation"])
+    assert summary["test"]["metrics"]["recall@10"] > 0
+
+    from helpers.tiny import TINY_TIGER
+
+    run_config["model"] = dict(TINY_TIGER)  # T5 encoder-decoder: the encoder sees the whole history
+    run_config["training"].update(output_dir=str(tmp_path / "refused"))
+    with pytest.raises(ValueError, match="train_examples: sequence is not available: TigerFor"):
+        run_train(run_config)
+    assert not (tmp_path / "refused").exists()  # refused before anything is written

@@ -58,6 +58,13 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
             raise ValueError("only the causal_lm backbone takes pretrained weights")
         return self.backbone.body
 
+    @classmethod
+    def sequence_training_unsupported(cls, config: IntRRConfig):
+        if config.backbone == "t5":
+            return ("IntRR's T5 backbone is a bidirectional encoder (a position sees the items after it); use "
+                    "backbone 'hstu' or 'causal_lm'")
+        return None
+
     @property
     def user_ran(self) -> RecursiveAssignmentNetwork:
         """The RAN of the user side: the item side's one (shared, default) or a separate one."""
@@ -93,18 +100,29 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
                 **kwargs) -> GenRecOutput:
         """``loss = L_rec + lambda * L_aln`` (Eq. 11) and the user-side RAN's ``logits [B, L, K_max]`` (Eq. 10),
         teacher-forced on the labels (redistributed instead with ``user_teacher_forcing=False``); without labels
-        the first level's ``[B, 1, K_max]``."""
+        the first level's ``[B, 1, K_max]``.
+
+        Sequence-level batches (``labels [B, T, L]``, causal backbones): every position with a target is a user state
+        ``h_u`` (Eq. 9 at that position) and the RAN decodes all of them in one batched call; ``L_rec`` is their mean,
+        ``logits`` are ``[N, L, K_max]``."""
         self.check_history_inputs(input_ids, attention_mask, item_ids)
         if labels is None:
             embeds, mask, _ = self._history(item_ids, attention_mask)
             user = self.backbone.user_state(embeds, mask, timestamps)
             first = self.user_ran.logits(self.user_ran.fuse(user, [], 0), 0)
             return GenRecOutput(logits=self.pad_levels([first], max(self.config.codebook_sizes)))
+        has_target = self.sequence_targets(labels, target_items)
+        if has_target is not None:  # sequence level: flatten the positions that have a target
+            labels = labels[has_target]
+            target_items = target_items[has_target] if target_items is not None else None
         extra = None
         if self.config.alignment_items == "history_and_targets":
             extra = target_items if target_items is not None else self._items_of(labels)
         embeds, mask, aln = self._history(item_ids, attention_mask, extra)
-        user = self.backbone.user_state(embeds, mask, timestamps)
+        if has_target is not None:
+            user = self.backbone(embeds, mask, timestamps)[has_target]
+        else:
+            user = self.backbone.user_state(embeds, mask, timestamps)
         if self.config.user_teacher_forcing:
             logits, per_level, _ = self.user_ran(user, codes=labels, soft=False)
         else:  # "w/o User-side TF": contexts from the predicted distributions

@@ -72,18 +72,25 @@ class SASRecForSequentialRecommendation(GenRecPreTrainedModel):
         self.init_added_modules(config.initializer_range)
         self.post_init()
 
+    @classmethod
+    def sequence_training_unsupported(cls, config: SASRecConfig):
+        return None  # causal attention: every position predicts the next item (how the paper trains)
+
     # ------------------------------------------------------------------ the user state
-    def user_states(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``F`` of the most recent position ``[B, d]`` for left-padded histories ``[B, T]`` (padding ``-1``).
-        Histories longer than ``max_history`` keep their most recent items."""
+    def sequence_states(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
+        """``F`` at every position ``[B, T, d]`` and the history mask ``[B, T]`` for left-padded histories (padding
+        ``-1``). Histories longer than ``max_history`` keep their most recent items."""
         mask = history_mask(item_ids, attention_mask)
         limit = self.config.max_history
         if item_ids.shape[1] > limit:
             item_ids, mask = item_ids[:, -limit:], mask[:, -limit:]
         B, T = item_ids.shape
         items = torch.where(mask, item_ids, torch.full_like(item_ids, self.config.num_items))
-        recency = (T - 1 - torch.arange(T, device=items.device)).clamp(max=limit - 1)  # 0 = the most recent
-        x = self.item_id_embeddings(items) * self.config.hidden_size ** 0.5 + self.position_embeddings(recency)[None]
+        if self.config.positions == "recency":  # 0 = the most recent position of the row
+            positions = (T - 1 - torch.arange(T, device=items.device)).clamp(max=limit - 1)[None].expand(B, T)
+        else:  # 0 = the oldest item of the row
+            positions = (mask.long().cumsum(1) - 1).clamp(min=0, max=limit - 1)
+        x = self.item_id_embeddings(items) * self.config.hidden_size ** 0.5 + self.position_embeddings(positions)
         x = self.embedding_dropout(x) * mask[..., None]
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         keys = causal[None] & mask[:, None, :]
@@ -91,7 +98,11 @@ class SASRecForSequentialRecommendation(GenRecPreTrainedModel):
         attention = keys[:, None]
         for block in self.blocks:
             x = block(x, attention) * mask[..., None]
-        return self.final_norm(x[:, -1])
+        return self.final_norm(x), mask
+
+    def user_states(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``F`` of the most recent position ``[B, d]``."""
+        return self.sequence_states(item_ids, attention_mask)[0][:, -1]
 
     def item_scores(self, user: torch.Tensor) -> torch.Tensor:
         """``F . E_i`` for every catalog item ``[B, num_items]`` (the shared input/output table)."""
@@ -109,8 +120,23 @@ class SASRecForSequentialRecommendation(GenRecPreTrainedModel):
     def forward(self, item_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
                 labels: Optional[torch.LongTensor] = None, target_items: Optional[torch.LongTensor] = None,
                 input_ids: Optional[torch.Tensor] = None, **kwargs) -> GenRecOutput:
-        """``logits [B, num_items]`` (item scores) and, with ``target_items`` (or SID ``labels``), the loss."""
+        """``logits [B, num_items]`` (item scores) and, with ``target_items`` (or SID ``labels``), the loss.
+
+        Sequence-level batches (``labels [B, T, L]``, ``target_items [B, T]``): the loss over every position that
+        has a target, one pass; ``logits`` are those positions' scores ``[N, num_items]``."""
         self.check_history_inputs(input_ids, attention_mask, item_ids)
+        has_target = self.sequence_targets(labels, target_items)
+        if has_target is not None:
+            states, _ = self.sequence_states(item_ids, attention_mask)
+            width = states.shape[1]
+            has_target = has_target[:, -width:]
+            user = states[has_target]
+            if target_items is not None:
+                targets = target_items[:, -width:][has_target]
+            else:
+                targets = self.target_items_of(labels[:, -width:][has_target])
+            logits = self.item_scores(user)
+            return GenRecOutput(loss=self.loss(user, logits, targets), logits=logits, hidden_states=user)
         user = self.user_states(item_ids, attention_mask)
         logits = self.item_scores(user)
         if target_items is None and labels is None:
