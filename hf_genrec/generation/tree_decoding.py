@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..modules.backbones import prompt_positions
+from ..modules.packed_targets import causal_lm_states
 
 
 @dataclass
@@ -47,16 +48,15 @@ def tree_extend(backbone, state: TreeState, parent: torch.Tensor, new_embeds: to
     past = state.cache.get_seq_length()
     slots = past + torch.arange(width, device=device)  # where the new tokens land in the cache
     kv_len = past + width
-    mask = torch.zeros(B, 1, width, kv_len, dtype=torch.bool, device=device)
+    mask = torch.zeros(B, width, kv_len, dtype=torch.bool, device=device)
     prompt_len = state.prompt_mask.shape[1]
-    mask[:, 0, :, :prompt_len] = state.prompt_mask[:, None, :]
+    mask[:, :, :prompt_len] = state.prompt_mask[:, None, :]
     if lineage.shape[-1]:
-        mask[:, 0].scatter_(2, lineage, True)
-    mask[:, 0, torch.arange(width, device=device), slots] = True
+        mask.scatter_(2, lineage, True)
+    mask[:, torch.arange(width, device=device), slots] = True
     step = state.lineage.shape[-1]
     positions = (state.valid_length[:, None] + step).expand(B, width)
-    out = backbone(inputs_embeds=new_embeds, attention_mask=mask, position_ids=positions,
-                   past_key_values=state.cache, use_cache=True)
+    out = causal_lm_states(backbone, new_embeds, mask, positions, past_key_values=state.cache)
     lineage = torch.cat([lineage, slots[None, :, None].expand(B, -1, -1)], dim=2)
     return TreeState(cache=out.past_key_values, prompt_mask=state.prompt_mask, valid_length=state.valid_length,
                      lineage=lineage, hidden=out.last_hidden_state)

@@ -34,10 +34,17 @@ class RelativeTimePositionBias(nn.Module):
         self.position = nn.Parameter(torch.zeros(2 * max_positions - 1))
         self.time = nn.Parameter(torch.zeros(time_buckets + 1)) if use_time else None
 
-    def forward(self, length: int, timestamps: Optional[torch.Tensor] = None) -> torch.Tensor:
-        index = torch.arange(length, device=self.position.device)
-        relative = (index[None, :] - index[:, None]).clamp(-(self.max_positions - 1), self.max_positions - 1)
-        bias = self.position[relative + self.max_positions - 1][None]  # [1, T, T]
+    def forward(self, length: int, timestamps: Optional[torch.Tensor] = None,
+                positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``[1 or B, T, T]`` bias of key ``j`` for query ``i``; the position difference is ``j - i`` of the sequence
+        indices, or of ``positions [B, T]`` when given (packed sequences whose tokens are not in position order)."""
+        if positions is None:
+            index = torch.arange(length, device=self.position.device)
+            relative = (index[None, :] - index[:, None])[None]
+        else:
+            relative = positions[:, None, :] - positions[:, :, None]
+        relative = relative.clamp(-(self.max_positions - 1), self.max_positions - 1)
+        bias = self.position[relative + self.max_positions - 1]  # [1 or B, T, T]
         if self.use_time and timestamps is not None:
             delta = (timestamps[:, None, :] - timestamps[:, :, None]).abs().float().clamp(min=1.0)
             buckets = (torch.log(delta) / 0.301).long().clamp(0, self.time_buckets)
@@ -57,7 +64,10 @@ class HSTULayer(nn.Module):
         self.output = nn.Linear(heads * linear_dim, dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor,
+                allowed: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``allowed [B, T, T]`` (query row may read key column) replaces the causal pattern; keys must also be valid
+        in ``mask``, and ``n`` stays the number of allowed valid keys of each query."""
         B, T, _ = x.shape
         H, a, l = self.heads, self.attention_dim, self.linear_dim
         u, v, q, k = F.silu(self.uvqk(self.norm_input(x))).split([H * l, H * l, H * a, H * a], dim=-1)
@@ -67,7 +77,10 @@ class HSTULayer(nn.Module):
         scores = q @ k.transpose(-1, -2)
         if self.attention_scale is not None:
             scores = scores * self.attention_scale
-        allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()[None, None] & mask[:, None, None, :]
+        if allowed is None:
+            allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()[None, None] & mask[:, None, None, :]
+        else:
+            allowed = allowed.bool()[:, None] & mask[:, None, None, :]
         n = allowed.sum(-1, keepdim=True).clamp(min=1).to(x.dtype)  # valid positions each query attends to
         weights = F.silu(scores + bias[:, None]) * allowed / n
         attended = (self.dropout(weights) @ v).transpose(1, 2).reshape(B, T, H * l)
@@ -90,9 +103,13 @@ class HSTU(nn.Module):
                                                attention_scale) for _ in range(num_layers)])
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, embeds: torch.Tensor, mask: torch.Tensor, timestamps: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, embeds: torch.Tensor, mask: torch.Tensor, timestamps: Optional[torch.Tensor] = None,
+                allowed: Optional[torch.Tensor] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Causal over the valid positions of ``mask [B, T]``; or over the explicit pattern ``allowed [B, T, T]``, with
+        the relative position bias taken from ``positions [B, T]`` (packed sequences, see
+        :mod:`hf_genrec.modules.packed_targets`)."""
         mask = mask.bool()
         x = self.input_dropout(embeds * math.sqrt(self.dim)) * mask[..., None]
         for bias, layer in zip(self.biases, self.layers):
-            x = layer(x, mask, bias(x.shape[1], timestamps))
+            x = layer(x, mask, bias(x.shape[1], timestamps, positions), allowed)
         return self.norm(x)

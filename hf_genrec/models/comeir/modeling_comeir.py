@@ -35,6 +35,7 @@ from transformers import DynamicCache
 from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, ItemFeature, history_mask
 from ...modules.backbones import backbone_hidden_size, build_backbone, default_decoder_config, prompt_positions
+from ...modules.packed_targets import item_anchors, packed_target_states
 from .configuration_comeir import ComeIRConfig
 from .engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
                      table_parameters)
@@ -90,6 +91,13 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
     def item_feature_spec(cls, config: ComeIRConfig):
         used = {"item_embeddings": config.needs_item_embeddings, "codebooks": config.codebook_embedding_dim != 0}
         return tuple(feature for feature in cls.item_features if used[feature.name])
+
+    @classmethod
+    def sequence_training_unsupported(cls, config: ComeIRConfig):
+        """Every configuration trains at sequence level: the backbone is a causal LM, and the item inputs (SID
+        tokens, MM scoring, intra memory: one item; inter memory: the window ending at the item) and the head's
+        history context (the window ending at the position) read no later position (see :meth:`_sequence_states`)."""
+        return None
 
     def __init__(self, config: ComeIRConfig):
         super().__init__(config)
@@ -260,8 +268,13 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         return self.output_norm(summary)
 
     # ------------------------------------------------------------------ representation of the history
-    def encode_history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
-        """Backbone inputs ``R`` ``[B, T, d]`` with their mask, and the :class:`HistoryContext` for the head."""
+    def encode_history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                       every_position: bool = False):
+        """Backbone inputs ``R`` ``[B, T, d]`` with their mask, and the :class:`HistoryContext` for the head.
+
+        ``every_position``: the context of every position instead of the last one (sequence-level training): the
+        item contexts and the mask of all ``N`` positions ``[B, N, d]``, ``[B, N]``, and ``units`` the prefix units
+        ``[B, N, L]`` (one tensor); :meth:`position_contexts` cuts each position's window from them."""
         self.check_item_features()
         mask = history_mask(item_ids, attention_mask)
         B, N = item_ids.shape
@@ -287,12 +300,32 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         units = self.history_units(item_ids, mask)
         inter = self.inter_item_memory(contexts, mask, units)
         embeds = self.merge(contexts, intra_seq, inter) * mask[..., None]
+        if every_position:
+            return embeds, mask, HistoryContext(contexts=contexts, context_mask=mask, units=units)
         w = self.config.inter_window
         padded = F.pad(units, (0, 0, max(self.inter_orders), 0))  # absent (0) units before short histories
         width = padded.shape[1]
         history = HistoryContext(contexts=contexts[:, -w:], context_mask=mask[:, -w:],
                                  units=[padded[:, width - (tau - 1):, level] for level, tau in enumerate(self.inter_orders)])
         return embeds, mask, history
+
+    def position_contexts(self, history: HistoryContext, has_target: torch.Tensor) -> HistoryContext:
+        """The :class:`HistoryContext` of each position with a target (``has_target [B, N]``, ``M`` of them) from
+        ``encode_history(..., every_position=True)``: the ``inter_window`` item contexts ending at the position and, per
+        level, the ``tau_l - 1`` prefix units ending there (absent = 0 before the history), as the prefix example
+        ending at that position gets them."""
+        if history.contexts is None:  # the baselines have no memories
+            return history
+        contexts = _windows(history.contexts, self.config.inter_window)[has_target]  # [M, w, d]
+        context_mask = _windows(history.context_mask, self.config.inter_window)[has_target]
+        units = []
+        for level, tau in enumerate(self.inter_orders):
+            level_units = history.units[..., level]
+            if tau > 1:
+                units.append(_windows(level_units, tau - 1)[has_target])
+            else:
+                units.append(level_units.new_zeros(int(has_target.sum()), 0))
+        return HistoryContext(contexts=contexts, context_mask=context_mask, units=units)
 
     def _run_backbone(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.backbone(inputs_embeds=embeds, attention_mask=mask.long(),
@@ -368,15 +401,32 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
                 **kwargs) -> GenRecOutput:
         """Teacher-forced ``loss`` (Eq. 12, mean over the batch's SID tokens) and ``logits [B, L, K_max]``: the head's
         scores ``psi_l`` (Eq. 10) of the catalog-valid children of the ground-truth prefix (``-inf`` elsewhere);
-        without labels the first level's ``[B, 1, K_max]``."""
+        without labels the first level's ``[B, 1, K_max]``.
+
+        Sequence-level batches (``labels [B, N, L]``): the states of every position with a target come from one backbone
+        pass (:meth:`_sequence_states`), each with its own window of history contexts (:meth:`position_contexts`), and
+        the head runs on all ``M`` of them as one batch; the loss is that of the ``M`` prefix examples, ``logits``
+        ``[M, L, K_max]``."""
         self.check_history_inputs(input_ids, attention_mask, item_ids)
+        has_target = self.sequence_targets(labels, None)
+        if has_target is not None:  # sequence level: every position with a target, one backbone pass
+            embeds, mask, history = self.encode_history(item_ids, attention_mask, every_position=True)
+            zetas = self._sequence_states(embeds, mask, labels, has_target)
+            return self._head(zetas, labels[has_target], self.position_contexts(history, has_target))
         embeds, mask, history = self.encode_history(item_ids, attention_mask)
-        B = embeds.shape[0]
-        codes = labels if labels is not None else torch.zeros(B, 0, dtype=torch.long, device=embeds.device)
-        levels = self.config.num_levels if labels is not None else 1
         zetas = self._teacher_forced_states(embeds, mask, labels)
-        trie = self.catalog_trie(embeds.device)
-        node = torch.zeros(B, dtype=torch.long, device=embeds.device)
+        return self._head(zetas, labels, history, batch_size=embeds.shape[0])
+
+    def _head(self, zetas: dict, labels: Optional[torch.Tensor], history: HistoryContext,
+              batch_size: Optional[int] = None) -> GenRecOutput:
+        """The memory-restoring head over the states ``zetas`` of ``B`` examples (one per row of ``labels``): per-level
+        logits and, with labels, the teacher-forced loss (Eq. 12)."""
+        device = self.item_sids.device
+        B = labels.shape[0] if labels is not None else batch_size
+        codes = labels if labels is not None else torch.zeros(B, 0, dtype=torch.long, device=device)
+        levels = self.config.num_levels if labels is not None else 1
+        trie = self.catalog_trie(device)
+        node = torch.zeros(B, dtype=torch.long, device=device)
         losses, all_logits = [], []
         recurrent = zetas.get("user")
         for level in range(levels):
@@ -402,6 +452,33 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             return GenRecOutput(logits=logits)
         return GenRecOutput(loss=torch.stack(losses).mean(), logits=logits,
                             loss_terms={f"level_{i + 1}": l.detach() for i, l in enumerate(losses)})
+
+    def _sequence_states(self, embeds: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                         has_target: torch.Tensor) -> dict:
+        """:meth:`_teacher_forced_states` of every position with a target (``labels [B, N, L]``, ``has_target [B, N]``)
+        in one backbone pass, each equal to that of the prefix example ending at the position: the backbone state at
+        the position's last history token (``h_u``); with prefix feedback (the ground-truth ``c^1 .. c^{L-1}``) or NEZHA
+        (the ``L`` placeholders) each position's segment is packed after the history and reads the history up to
+        the position only (:mod:`hf_genrec.modules.packed_targets`)."""
+        L = self.config.num_levels
+        B, N = has_target.shape
+        per_item = embeds.shape[1] // N  # L tokens per item in the flatten representation, else 1
+        anchors = item_anchors(N, per_item, B, device=embeds.device)
+        if self.config.architecture == "nezha":
+            segments = self.nezha.placeholders.to(embeds.dtype)[None, None].expand(B, N, L, -1)
+        elif self.config.prefix_feedback and L > 1:
+            offsets = torch.tensor(self.code_offset_list[: L - 1], device=labels.device)
+            segments = self.embed_codes(labels[..., : L - 1].clamp(min=0) + offsets).to(embeds.dtype)
+        else:
+            user = self._run_backbone(embeds, mask).gather(1, anchors[..., None].expand(-1, -1, embeds.shape[-1]))
+            return {"levels": [user[has_target][:, None]] * L}
+        hidden, segment_states = packed_target_states(self.backbone, embeds, mask, anchors, segments)
+        user = hidden.gather(1, anchors[..., None].expand(-1, -1, hidden.shape[-1]))[has_target]  # [M, d]
+        segment_states = segment_states[has_target]  # [M, S, d]
+        if self.config.architecture == "nezha":
+            return {"user": user[:, None], "placeholders": segment_states}
+        states = torch.cat([user[:, None], segment_states], 1)  # [M, L, d]
+        return {"levels": [states[:, level, None] for level in range(L)]}
 
     def _teacher_forced_states(self, embeds: torch.Tensor, mask: torch.Tensor, labels: Optional[torch.Tensor]) -> dict:
         """``zeta_l`` for every level under teacher forcing (normal / prefix feedback) or NEZHA's inputs; without

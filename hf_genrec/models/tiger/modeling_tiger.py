@@ -27,6 +27,7 @@ from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
 from ...modules.backbones import (backbone_hidden_size, build_backbone, config_from_dict, default_decoder_config,
                                   prompt_positions)
 from ...modules.hstu import HSTU
+from ...modules.packed_targets import item_anchors, packed_target_layout, packed_target_states
 from .configuration_tiger import TigerConfig
 
 
@@ -84,6 +85,14 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         self.init_added_modules(std=0.02)
         if self.config.architecture == "encoder_decoder":
             nn.init.normal_(self.backbone.shared.weight, std=self.backbone.config.d_model ** -0.5)
+
+    @classmethod
+    def sequence_training_unsupported(cls, config: TigerConfig):
+        if config.architecture == "encoder_decoder":
+            return (f"{cls.__name__} with architecture='encoder_decoder' trains on one prefix per example, as the TIGER "
+                    "paper prescribes: its T5 encoder is bidirectional (every history position sees the items after it); "
+                    "use architecture='decoder_only'")
+        return None  # decoder-only: every position's target segment packed after the history (sequence_vocab_logits)
 
     def backbone_sid_parameters(self):
         """The T5 token table is the SID embedding table (tied to the head)."""
@@ -175,6 +184,34 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         full_mask = torch.cat([mask, torch.ones(B, L, dtype=mask.dtype, device=mask.device)], 1)
         return self._logits(self._decoder_states(sequence, full_mask)[:, -L:])
 
+    def sequence_vocab_logits(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor],
+                              labels: torch.LongTensor, has_target: torch.Tensor,
+                              user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
+        """Decoder-only, sequence level (``labels [B, T, L]`` of the item after each of the ``T`` history items):
+        teacher-forced logits ``[N, L, V]`` of the ``N`` positions with a target, in one pass. After the history's
+        tokens come ``T`` segments ``<bos> c^1 .. c^{L-1}`` of each position's target; segment ``j`` attends to the
+        history up to item ``j`` and causally to itself, with the positions of the prefix example
+        (:mod:`hf_genrec.modules.packed_targets`), so each target gets exactly its prefix example's logits."""
+        embeds, mask = self._history(input_ids, attention_mask, user_ids)
+        B, T, L = labels.shape
+        P = embeds.shape[1]
+        lead = P - T * L  # the hashed user token, when configured
+        if lead < 0 or (input_ids.shape[1] != T * L):
+            raise ValueError(f"sequence-level labels {tuple(labels.shape)} do not match a flat history of "
+                             f"{input_ids.shape[1]} tokens ({L} per item)")
+        anchors = item_anchors(T, L, B, offset=lead, device=embeds.device)
+        bos = torch.full((B, T, 1), self.config.bos_token_id, dtype=torch.long, device=embeds.device)
+        segments = self._embed(torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)[..., :-1]], -1))
+        mask = mask.bool()
+        if self.config.decoder_backbone == "hstu":
+            allowed, positions = packed_target_layout(mask, anchors, L)
+            sequence = torch.cat([embeds, segments.flatten(1, 2)], 1)
+            full_mask = torch.cat([mask, has_target.repeat_interleave(L, dim=1)], 1)
+            hidden = self.backbone(sequence, full_mask, allowed=allowed, positions=positions)[:, P:].view(B, T, L, -1)
+        else:
+            hidden = packed_target_states(self.backbone, embeds, mask, anchors, segments)[1]
+        return self._logits(hidden[has_target])
+
     def _decoder_states(self, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Hidden states of the decoder-only backbone (a causal LM, or HSTU) over left-padded embeddings."""
         if self.config.decoder_backbone == "hstu":
@@ -186,8 +223,18 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
                 labels: Optional[torch.LongTensor] = None, user_ids: Optional[torch.LongTensor] = None,
                 **kwargs) -> GenRecOutput:
         """Teacher-forced SID-token logits of the next item (see :class:`GenRecOutput`); ``loss`` (TIGER's cross-entropy)
-        when ``labels`` (codes ``[B, L]``) are given. Without labels only the first level is scored."""
+        when ``labels`` (codes ``[B, L]``) are given. Without labels only the first level is scored.
+
+        Sequence-level batches (``labels [B, T, L]``, decoder-only): the loss over every history position that has a
+        target, one pass (:meth:`sequence_vocab_logits`); ``logits`` are those positions' ``[N, L, K_max]``."""
         self.check_history_inputs(input_ids, attention_mask, kwargs.get("item_ids"))
+        has_target = self.sequence_targets(labels, None)
+        if has_target is not None:
+            why = self.sequence_training_unsupported(self.config)
+            if why:
+                raise ValueError(why)
+            logits = self.sequence_vocab_logits(input_ids, attention_mask, labels, has_target, user_ids)
+            return GenRecOutput(loss=self.sid_loss(logits, labels[has_target]), logits=self.level_logits(logits))
         logits = self.vocab_logits(input_ids, attention_mask, labels, user_ids)
         loss = None if labels is None else self.sid_loss(logits, labels)
         return GenRecOutput(loss=loss, logits=self.level_logits(logits))
