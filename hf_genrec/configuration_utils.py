@@ -32,7 +32,11 @@ class GenRecConfig(PretrainedConfig):
     """The fields every hf_genrec model shares: its catalog (``codebook_sizes``, ``num_items``), its input layout
     and history length, and the size of its backbone (``hidden_size``, ``intermediate_size``, ``num_layers``,
     ``num_heads``; or a full ``backbone_config`` dict, e.g. a Hugging Face causal LM's, with the
-    ``backbone_name_or_path`` it was loaded from). Method configs set their own defaults for these."""
+    ``backbone_name_or_path`` it was loaded from). Method configs set their own defaults for these.
+
+    ``item_id_embedding`` (TIGER, IntRR, ComeIR; off by default) adds a learned per-item ID embedding to the history's
+    input embeddings (:mod:`hf_genrec.modules.item_id_embedding`): an hf_genrec option, never part of a paper's
+    method, reported as its own rows."""
 
     model_type = "genrec"
     attribute_map = {"d_model": "hidden_size", "d_ff": "intermediate_size"}
@@ -41,7 +45,7 @@ class GenRecConfig(PretrainedConfig):
                  max_history: int = 20, hidden_size: int = 128, intermediate_size: Optional[int] = None,
                  num_layers: int = 2, num_heads: int = 4, backbone_config: Optional[Dict[str, Any]] = None,
                  backbone_name_or_path: Optional[str] = None, pad_token_id: int = 0, bos_token_id: int = 1,
-                 eos_token_id: int = 2, **kwargs):
+                 eos_token_id: int = 2, item_id_embedding: bool = False, **kwargs):
         check_choices(input_mode=(input_mode, INPUT_MODES))
         self.codebook_sizes: List[int] = [int(s) for s in (codebook_sizes or [])]
         self.num_items = int(num_items)
@@ -53,6 +57,7 @@ class GenRecConfig(PretrainedConfig):
         self.num_heads = num_heads
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
+        self.item_id_embedding = bool(item_id_embedding)
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
 
     @property

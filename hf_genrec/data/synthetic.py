@@ -5,9 +5,19 @@
   variant, so that the sentence encoder puts related items close together (as on real catalogs).
 * Zipf-like item popularity inside every leaf.
 * Users with one or two favourite departments whose next item follows category-level Markov
-  preferences: stay in the leaf (often moving to the next item of the same product series), move to
+  preferences: stay in the leaf (sometimes moving to the next item of the same product series), move to
   a sibling leaf, to another category of the department, to one of two fixed "complementary" leaves
   of another department, or (with probability ``noise``) to any item.
+* A lasting taste per user: a favourite brand and attribute word in each favourite department. Inside a leaf, an
+  item's chance is its popularity times ``1 + taste_strength`` for each of the two it matches. The taste is
+  visible only across the whole history (and in the titles the SIDs are built from), not in the last item alone.
+
+Calibration against Amazon Beauty 2014 (median length 6, mean 8.9; the item-transition model's validation Recall@10
+0.081 and most-popular's 0.003 over 12,101 items): the defaults (``mean_length`` 9, ``stay_in_leaf`` 0.2,
+``series_step`` 0.1, ``noise`` 0.2, ``taste_strength`` 6) give median 8 / mean 9.6 for a catalog ten times smaller,
+test Recall@10 0.16 for the transition model and 0.05 for most-popular, where the earlier, nearly first-order
+defaults (``series_step`` 0.6, ``noise`` 0.1, ``stay_in_leaf`` 0.3, no taste) gave 0.34: the next item now depends on
+the whole history, and SASRec trained at sequence level reaches test Recall@10 0.23 on it (seed 42).
 * Day-resolution timestamps with same-day ties, as in the Amazon 2014 data.
 
 The files are written in the two-file layout of ``../shared/datasets`` (``interactions.tsv`` +
@@ -64,16 +74,17 @@ class SyntheticConfig:
     num_items: int = 1200
     seed: int = 0
     min_length: int = 5
-    mean_length: float = 10.0
+    mean_length: float = 9.0
     max_length: int = 60
     brands_per_department: int = 4
-    stay_in_leaf: float = 0.30
-    series_step: float = 0.6  # within a leaf, probability of taking the next item of the same series
+    stay_in_leaf: float = 0.20
+    series_step: float = 0.10  # within a leaf, probability of taking the next item of the same series
     sibling_leaf: float = 0.20
     same_department: float = 0.10
     complementary_leaf: float = 0.25
-    noise: float = 0.10
+    noise: float = 0.20
     favourite_department_bias: float = 0.7
+    taste_strength: float = 6.0  # weight of a matching favourite brand / attribute inside a leaf (0: no taste)
 
 
 def _leaves() -> List[Tuple[str, str, str]]:
@@ -110,11 +121,15 @@ class _Catalog:
         for items in self.leaf_items:
             weights = 1.0 / np.arange(1, len(items) + 1) ** 0.9
             self.popularity[items] = rng.permutation(weights)
-        self.records = [self._item_record(i, rng) for i in range(config.num_items)]
+        drawn = [self._item_record(i, rng) for i in range(config.num_items)]
+        self.records = [record for record, _ in drawn]
+        self.item_brand = np.array([record["brand"] for record in self.records])
+        self.item_attribute = np.array([attribute for _, attribute in drawn])
         self.leaf_top = np.array([tops.index(top) for top, _, _ in self.leaves])
         self.transition = self._leaf_transitions(config, rng)
 
-    def _item_record(self, item: int, rng: np.random.Generator) -> Dict[str, object]:
+    def _item_record(self, item: int, rng: np.random.Generator) -> Tuple[Dict[str, object], str]:
+        """The item's ``items.jsonl`` record and its attribute word."""
         top, mid, leaf = self.leaves[self.item_leaf[item]]
         brand = str(rng.choice(self.department_brands[top]))
         attribute = str(rng.choice(ATTRIBUTES[top]))
@@ -122,7 +137,7 @@ class _Catalog:
         title = f"{brand} {attribute} {leaf}, {variant}"
         description = f"A {attribute.lower()} {leaf.lower()} by {brand} for everyday {mid.lower()}."
         return {"item_id": f"SYN{item:06d}", "title": title, "brand": brand, "category_path": [top, mid, leaf],
-                "description": description}
+                "description": description}, attribute
 
     def _leaf_transitions(self, config: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
         num_leaves = len(self.leaves)
@@ -143,10 +158,16 @@ def _simulate_user(catalog: _Catalog, config: SyntheticConfig, rng: np.random.Ge
     num_items = len(catalog.item_leaf)
     length = min(config.max_length, config.min_length + rng.geometric(1.0 / max(1.0, config.mean_length - config.min_length + 1)) - 1)
     favourites = rng.choice(len(TAXONOMY), size=rng.integers(1, 3), replace=False)
+    tops = list(TAXONOMY)
+    brands = [str(rng.choice(catalog.department_brands[tops[f]])) for f in favourites]
+    attributes = [str(rng.choice(ATTRIBUTES[tops[f]])) for f in favourites]
+    taste = (1.0 + config.taste_strength * np.isin(catalog.item_brand, brands)) * \
+        (1.0 + config.taste_strength * np.isin(catalog.item_attribute, attributes))
     start_leaves = np.flatnonzero(np.isin(catalog.leaf_top, favourites))
     leaf = int(rng.choice(start_leaves))
     items = catalog.leaf_items[leaf]
-    item = int(rng.choice(items, p=catalog.popularity[items] / catalog.popularity[items].sum()))
+    weights = catalog.popularity[items] * taste[items]
+    item = int(rng.choice(items, p=weights / weights.sum()))
     sequence = [item]
     while len(sequence) < length:
         if rng.random() < config.noise:
@@ -161,7 +182,7 @@ def _simulate_user(catalog: _Catalog, config: SyntheticConfig, rng: np.random.Ge
                 position = int(np.searchsorted(items, item))
                 item = int(items[(position + 1) % len(items)])  # next item of the same series
             else:
-                weights = catalog.popularity[items] * (items != item)
+                weights = catalog.popularity[items] * taste[items] * (items != item)
                 item = int(rng.choice(items, p=weights / weights.sum()))
         leaf = int(catalog.item_leaf[item])
         sequence.append(item)

@@ -97,7 +97,8 @@ CPU_BUDGET = 45  # minutes of training per run in the CPU tier
 # ---------------------------------------------------------------------------------------------- experiments
 EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     Experiment("sasrec-beauty", "SASRec (CE)", "sasrec_beauty.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
+                "test": {"training.max_steps": 4}},
                compare_with=("prism/2/SASRec",),
                note="item-id model; the SIDs only define the catalog of the saved folder"),
     Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20,
@@ -116,7 +117,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                 "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/HSTU [RK-Means]",)),
     Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
+                        "training.eval_steps": 150}, "gpu": {}, "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
     Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},

@@ -18,7 +18,9 @@ Paper: ``../shared/papers/comeir.md``. Per history item ``v_n`` with SID ``c_n =
   and normalised over the valid children only; trained with teacher forcing (Eq. 12).
 
 The flatten (general setting) and +TM baselines run through the same embeddings, backbone and head
-(without memories); see :mod:`.configuration_comeir` for every switch.
+(without memories); see :mod:`.configuration_comeir` for every switch. ``item_id_embedding=True`` (an hf_genrec
+option, not ComeIR's method) adds a learned item-ID embedding to each history item's backbone input ``r^I_n`` (to each
+of its ``L`` tokens in the flatten baseline); the memories and the head read no item id.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from transformers import DynamicCache
 from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, ItemFeature, history_mask
 from ...modules.backbones import backbone_hidden_size, build_backbone, default_decoder_config, prompt_positions
+from ...modules.item_id_embedding import ItemIdEmbedding
 from ...modules.packed_targets import item_anchors, packed_target_states
 from .configuration_comeir import ComeIRConfig
 from .engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
@@ -151,6 +154,8 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             self.nezha = NezhaLayerStates(L, d, self._transition_input_size(d), config.init_std)
         # everything outside the backbone and the hash tables (which keep engram_init_std): N(0, init_std)
         self.init_added_modules(config.init_std, skip=("intra_memory.table", "inter_memory.table"))
+        if config.item_id_embedding:  # registered last: the other modules' initialisation is unchanged
+            self.item_id_embeddings = ItemIdEmbedding(config.num_items, d, std=config.init_std)
         self.post_init()
 
     # ------------------------------------------------------------------ construction
@@ -283,14 +288,19 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         tokens = self.item_token_embeddings(unique)  # [U, L, d]
         d = tokens.shape[-1]
         history = HistoryContext()
+        ids = 0.0  # item_id_embedding: each item's ID embedding (zero at padding), added to its backbone input
+        if self.config.item_id_embedding:
+            ids = self.item_id_embeddings(item_ids.masked_fill(~mask, -1)).to(tokens.dtype)
         if self.config.representation == "flatten":
             embeds = tokens.new_zeros(B, N, L, d)
             embeds[mask] = tokens[inverse]
-            return embeds.view(B, N * L, d), mask.repeat_interleave(L, dim=1), history
+            if self.config.item_id_embedding:
+                embeds = embeds + ids[:, :, None]
+            return embeds.reshape(B, N * L, d), mask.repeat_interleave(L, dim=1), history
         if self.config.representation == "token_merge":
             embeds = tokens.new_zeros(B, N, d)
             embeds[mask] = self.merge_tokens(tokens.flatten(1))[inverse]
-            return embeds, mask, history
+            return embeds + ids, mask, history
         item_context = self.item_contexts(unique, tokens)
         intra = self.intra_item_memory(unique, item_context)
         contexts = tokens.new_zeros(B, N, d)
@@ -299,7 +309,7 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         intra_seq[mask] = intra[inverse]
         units = self.history_units(item_ids, mask)
         inter = self.inter_item_memory(contexts, mask, units)
-        embeds = self.merge(contexts, intra_seq, inter) * mask[..., None]
+        embeds = self.merge(contexts, intra_seq, inter) * mask[..., None] + ids
         if every_position:
             return embeds, mask, HistoryContext(contexts=contexts, context_mask=mask, units=units)
         w = self.config.inter_window

@@ -8,6 +8,9 @@
   teacher forcing during training; at inference the shared beam search drives it level by level over
   the catalog trie after a single backbone pass per user.
 * Loss (Eq. 11): ``L = L_rec + lambda * L_aln``.
+
+``item_id_embedding=True`` (an hf_genrec option, not IntRR's method) adds a learned item-ID embedding to each history
+item's input ``E_i`` before the backbone; the RAN, its alignment term and the user side are unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, history_mask
+from ...modules.item_id_embedding import ItemIdEmbedding
 from ...modules.sequence_backbone import SequenceBackbone
 from .configuration_intrr import IntRRConfig
 from .ran import RecursiveAssignmentNetwork
@@ -50,6 +54,8 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
                                          max_positions=max(256, config.max_history + 1),
                                          hstu_use_time=config.hstu_use_time)
         nn.init.normal_(self.uid_embeddings.weight, std=1.0)  # unit scale, like the user state h_u it stands in for
+        if config.item_id_embedding:  # history input only (not the RAN's UID embedding); small next to E_i at start
+            self.item_id_embeddings = ItemIdEmbedding(config.num_items, d, std=0.02)
         self.post_init()
 
     def pretrained_backbone_module(self) -> nn.Module:
@@ -82,7 +88,8 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         return torch.stack(contexts).sum(0), self.ran.code_log_likelihood(per_level, codes)
 
     def _history(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], extra_items=None):
-        """Embed the history with one token per item; also the alignment log-likelihood of its distinct items."""
+        """Embed the history with one token per item (``E_i``, plus the item's ID embedding with
+        ``item_id_embedding``); also the alignment log-likelihood of its distinct items."""
         mask = history_mask(item_ids, attention_mask)
         wanted = item_ids[mask]
         if extra_items is not None:
@@ -91,6 +98,8 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         reps, aln = self.item_representations(unique)
         embeds = reps.new_zeros(*item_ids.shape, reps.shape[-1])
         embeds[mask] = reps[inverse[: int(mask.sum())]]
+        if self.config.item_id_embedding:  # zero at padding
+            embeds = embeds + self.item_id_embeddings(item_ids.masked_fill(~mask, -1)).to(embeds.dtype)
         return embeds, mask, aln
 
     # ------------------------------------------------------------------ training forward

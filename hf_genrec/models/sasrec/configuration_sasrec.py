@@ -41,6 +41,9 @@ class SASRecConfig(GenRecConfig):
                  num_negatives: int = 256, max_history: int = 50, initializer_range: float = 0.02,
                  positions: str = "recency", **kwargs):
         check_choices(loss=(loss, LOSSES), positions=(positions, POSITIONS))
+        if kwargs.get("item_id_embedding"):
+            raise ValueError("item_id_embedding adds item-id embeddings to SID inputs; SASRec's inputs are item-id "
+                             "embeddings already: leave it off")
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} must be divisible by num_heads {num_heads}")
         if num_negatives < 1:

@@ -9,6 +9,12 @@ The history is the concatenation of its items' SIDs (``L`` tokens per item); the
   head; decoding uses tree attention over one prompt cache (:mod:`hf_genrec.generation.tree_decoding`).
   With ``decoder_backbone="hstu"`` the backbone is HSTU (the flattened HSTU baseline); it has no key/value cache, so
   each decoding step runs every beam's sequence.
+
+``item_id_embedding=True`` (an hf_genrec option, not TIGER's method) adds a learned embedding of each history item's
+id to the embeddings of its ``L`` SID tokens. The flat history carries SID tokens only, so the model reads the item
+ids back from them through its catalog (:meth:`TigerForGenerativeRecommendation.history_item_ids`): every caller
+(collator, evaluator, ``generate``, the remote-code export) keeps passing the plain flat batch. Items that share a
+SID (``collisions='none'``) share one embedding, that of the lowest item id with the SID.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
 from ...modules.backbones import (backbone_hidden_size, build_backbone, config_from_dict, default_decoder_config,
                                   prompt_positions)
 from ...modules.hstu import HSTU
+from ...modules.item_id_embedding import ItemIdEmbedding
 from ...modules.packed_targets import item_anchors, packed_target_layout, packed_target_states
 from .configuration_tiger import TigerConfig
 
@@ -75,6 +82,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         if config.user_hash_buckets:
             self.user_embeddings = nn.Embedding(config.user_hash_buckets, hidden)
         self._init_new_weights()
+        if config.item_id_embedding:  # registered after the other modules: their initialisation is unchanged
+            self.item_id_embeddings = ItemIdEmbedding(config.num_items, hidden, std=0.02)
         self.post_init()
 
     @torch.no_grad()
@@ -109,13 +118,42 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
             return self.backbone.shared(tokens)
         return self.sid_embeddings(tokens)
 
+    @torch.no_grad()
+    def history_item_ids(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Item ids ``[B, T]`` of a flat history ``[B, T*L]`` (``-1`` at padding and at SIDs outside the catalog), read
+        back from each item's ``L`` SID tokens through the catalog trie; items sharing a SID give the lowest of their
+        ids. Padding always covers whole items (``L`` tokens), on either side."""
+        B, P = input_ids.shape
+        L = self.config.num_levels
+        if P % L:
+            raise ValueError(f"item_id_embedding reads whole items from the flat history: {P} tokens are not a "
+                             f"multiple of the {L} SID levels (encode histories without add_eos)")
+        codes = input_ids.view(B, P // L, L) - self.token_offsets
+        sizes = torch.tensor(self.config.codebook_sizes, device=input_ids.device)
+        real = ((codes >= 0) & (codes < sizes)).all(-1)
+        if attention_mask is not None:
+            real &= attention_mask.view(B, P // L, L).bool().all(-1)
+        items = torch.full(real.shape, -1, dtype=torch.long, device=input_ids.device)
+        if bool(real.any()):
+            trie = self.catalog_trie(input_ids.device)
+            sid = trie.sid_of_codes(codes[real])
+            found = torch.full_like(sid, -1)
+            found[sid >= 0] = trie.sid_items[trie.sid_item_offsets[sid[sid >= 0]]]
+            items[real] = found
+        return items
+
     def _history(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], user_ids: Optional[torch.Tensor],
                  token_table: Optional[torch.Tensor] = None):
         """History embeddings and mask, with TIGER's hashed user token in front when configured. ``token_table``
-        replaces the module call for the SID tokens (the fast T5 decoder's own copy of the table)."""
+        replaces the module call for the SID tokens (the fast T5 decoder's own copy of the table). With
+        ``item_id_embedding`` each item's ID embedding is added to its ``L`` token embeddings."""
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embeds = self._embed(input_ids) if token_table is None else F.embedding(input_ids, token_table)
+        if self.config.item_id_embedding:
+            items = self.history_item_ids(input_ids, attention_mask)
+            ids = self.item_id_embeddings(items).repeat_interleave(self.config.num_levels, dim=1)
+            embeds = embeds + ids.to(embeds.dtype)
         if self.config.user_hash_buckets:
             if user_ids is None:
                 raise ValueError("this model prepends a hashed user token: pass user_ids")
