@@ -157,8 +157,10 @@ def cmd_quickstart(args) -> Dict:
     from .commands.quickstart import run_quickstart
     from .data import format_statistics
 
-    summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder, epochs=args.epochs,
-                             train=not args.no_train)
+    from .commands.quickstart import QUICKSTART_EPOCHS
+
+    summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder,
+                             epochs=QUICKSTART_EPOCHS if args.epochs is None else args.epochs, train=not args.no_train)
     prepare = summary["steps"]["prepare"]
     print("\n== prepared dataset")
     print(format_statistics(prepare["statistics"]))
@@ -175,9 +177,12 @@ def cmd_quickstart(args) -> Dict:
     train = summary["steps"].get("train")
     if train:
         test = (train.get("test") or {}).get("metrics", {})
-        print(f"\n== TIGER trained for {train['global_step']} steps ({train['seconds']:.0f} s, "
-              f"{train['samples_per_second']:.0f} samples/s)")
+        print(f"\n== TIGER (decoder-only HSTU, sequence examples) trained for {train['global_step']} steps "
+              f"({train['seconds']:.0f} s, {train['samples_per_second']:.0f} samples/s)")
         print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k.endswith(("@10", "@20"))))
+        for name, metrics in summary["steps"]["baselines"].items():
+            wins = [k for k in ("recall@10", "ndcg@10") if test.get(k, 0.0) > metrics.get(k, 1.0)]
+            print(f"against {name}: better on {', '.join(wins) if wins else 'neither Recall@10 nor NDCG@10'}")
         reload = summary["steps"]["reload"]
         print(f"\n== reloaded with AutoModel.from_pretrained({reload['model_folder']!r})")
         print(f"user {reload['user_id']} recently bought: " + " | ".join(reload["history_titles"]))
@@ -410,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--data", default=None, help="use this dataset folder instead of the synthetic catalog")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--encoder", default=DEFAULT_ENCODER)
-    quick.add_argument("--epochs", type=_number(float, 0, strict=True), default=3.0, help="TIGER training epochs (default 3, a few minutes)")
+    quick.add_argument("--epochs", type=_number(float, 0, strict=True), default=None,
+                       help="training epochs of the quickstart model (default 25 sequence epochs, a few minutes)")
     quick.add_argument("--no-train", action="store_true", help="stop after the semantic IDs")
     quick.set_defaults(func=cmd_quickstart)
     return parser
