@@ -154,13 +154,25 @@ def check_history_length(model_config, prepared: PreparedDataset, where: str) ->
 
 def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
     """Train a model from a run config (sections ``data``, ``model``, ``finetuning``, ``training``)."""
+    started = now()
+    trainer = build_trainer(config)
+    result = trainer.train()
+    summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": now(),
+               "config": config, **result}
+    if trainer.is_main:
+        atomic_write_json(Path(trainer.config.output_dir) / SUMMARY_FILE, summary)
+    return summary
+
+
+def build_trainer(config: Dict[str, Any]):
+    """The :class:`~hf_genrec.training.GenRecTrainer` a run config describes (data checked, tokenizer, model, item
+    features and fine-tuning mode built), before any training step; ``run_train`` and the profiler share it."""
     import torch
 
     from ..models import build_model
     from ..tokenization import SIDTokenizer
     from ..training import GenRecTrainer, LoraSettings, TrainingConfig, configure_finetuning
 
-    started = now()
     check_run_config(config)
     data = config["data"]
     for key in ("prepared", "sids"):
@@ -195,9 +207,4 @@ def run_train(config: Dict[str, Any]) -> Dict[str, Any]:
                             sid_quality=read_json(Path(data["sids"]) / SUMMARY_FILE),
                             redistribution_restricted=prepared.redistribution_restricted,
                             license_note=prepared.license_note)
-    result = trainer.train()
-    summary = {"command": "train", "hf_genrec_version": __version__, "started": started, "finished": now(),
-               "config": config, **result}
-    if trainer.is_main:
-        atomic_write_json(Path(training.output_dir) / SUMMARY_FILE, summary)
-    return summary
+    return trainer

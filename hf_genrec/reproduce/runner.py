@@ -13,7 +13,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._version import __version__
 from ..utils.io import atomic_write_json, atomic_write_text, output_lock
@@ -131,7 +131,8 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                              "metrics": (summary.get("test") or {}).get("metrics", {}),
                              "seconds": summary.get("seconds"), "global_step": summary.get("global_step"),
                              "stopped_by_time_budget": summary.get("stopped_by_time_budget"),
-                             "best_step": summary.get("best_step"), "recipe": experiment.recipe.key})
+                             "best_step": summary.get("best_step"), "recipe": experiment.recipe.key,
+                             "validation": validation_curve(folder, summary, data["prepared"])})
         result = {"command": "reproduce", "hf_genrec_version": __version__, "paper": spec.paper, "table": spec.table,
                   "dataset": spec.dataset, "caption": spec.caption, "tier": tier, "seeds": seeds,
                   "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
@@ -142,9 +143,52 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
         atomic_write_json(out / "results.json", result)
         atomic_write_text(out / "results.md", render_markdown(result))
         plot_results(result, out / "results.png")
+        plot_validation_curves(result, out / "curves.png")
         result["outputs"] = {"json": str(out / "results.json"), "markdown": str(out / "results.md"),
-                             "plot": str(out / "results.png")}
+                             "plot": str(out / "results.png"), "curves": str(out / "curves.png")}
     return result
+
+
+def validation_curve(folder: Path, summary: Dict[str, Any], prepared: str) -> Dict[str, Any]:
+    """Validation Recall@10 against training minutes for one run, the item-transition model's Recall@10 on the
+    same validation users (the run's random subset), and the first minute at which the run passed it."""
+    from ..commands.common import read_json
+
+    history_file = folder / "training_history.json"
+    rows = (read_json(history_file) or {}).get("validation", []) if history_file.exists() else []
+    training = (summary.get("config") or {}).get("training", {})
+    users = training.get("eval_max_users")
+    reference = transition_on_validation(prepared, users, int(training.get("eval_subset_seed", 0)))
+    curve = [(row["training_minutes"], row["recall@10"]) for row in rows
+             if row.get("training_minutes") is not None and "recall@10" in row]
+    passed = next((minutes for minutes, recall in curve if recall > reference), None)
+    return {"minutes": [m for m, _ in curve], "recall@10": [r for _, r in curve], "users": users,
+            "transition_recall@10": reference, "minutes_to_pass_transition": passed}
+
+
+_TRANSITION_CACHE: Dict[Tuple[str, Optional[int], int], float] = {}
+
+
+def transition_on_validation(prepared: str, max_users: Optional[int], subset_seed: int) -> float:
+    """The item-transition model's validation Recall@10 on the users the trainer validates on (the same draw)."""
+    key = (str(prepared), max_users, subset_seed)
+    if key not in _TRANSITION_CACHE:
+        from ..data import PreparedDataset
+        from ..evaluation import Evaluator, TransitionBaseline, evaluate_ranker
+
+        data = PreparedDataset.load(prepared)
+        rows = Evaluator(None, max_users=max_users, subset_seed=subset_seed).users(data.splits["validation"])
+        train = data.splits["train"]
+        ranker = TransitionBaseline(data.num_items).fit(train["history"], train["target"])
+        _TRANSITION_CACHE[key] = evaluate_ranker(ranker, rows["history"], rows["target"])["recall@10"]
+    return _TRANSITION_CACHE[key]
+
+
+def plot_validation_curves(result: Dict[str, Any], path: Path) -> Path:
+    """Validation Recall@10 against training minutes, one line per run, the transition model dashed."""
+    from ..utils.plots import plot_validation_curves as plot
+
+    return plot(result["runs"], path, title=result["caption"])
 
 
 def _hardware() -> Dict[str, Any]:
@@ -172,7 +216,9 @@ def summarise(result: Dict[str, Any], keys: Sequence[str]) -> List[Dict[str, Any
                     for metric, value in row["metrics"].items() if metric in ours and value}
             published.append({"source": f"{row['paper']}/{row['table']}", "method": row["method"],
                               "metrics": row["metrics"], "difference_pct": gaps})
+        passes = [(run.get("validation") or {}).get("minutes_to_pass_transition") for run in runs]
         rows.append({"experiment": key, "label": runs[0]["label"] if runs else key, "ours": ours,
+                     "minutes_to_pass_transition": passes,
                      "minutes": [round((run["seconds"] or 0) / 60, 1) for run in runs],
                      "stopped_by_time_budget": any(run["stopped_by_time_budget"] for run in runs),
                      "recipe": runs[0]["recipe"] if runs else None, "published": published})
@@ -209,6 +255,18 @@ def render_markdown(result: Dict[str, Any]) -> str:
         for published in row["published"]:
             cells = " | ".join(_format(published["metrics"].get(metric)) for metric in METRICS)
             lines.append(f"| {published['method']} | {published['source']} (reported) | {cells} | | |")
+    lines += ["", "Time to pass the item-transition model on validation (Recall@10 on the run's validation users, "
+              "training minutes without validation time):", "",
+              "| method | seed | validation users | transition R@10 there | best validation R@10 | passed after |",
+              "|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        curve = run.get("validation") or {}
+        if not curve.get("recall@10"):
+            continue
+        passed = curve.get("minutes_to_pass_transition")
+        lines.append(f"| {run['label']} | {run['seed']} | {curve.get('users') or 'all'} | "
+                     f"{curve['transition_recall@10']:.4f} | {max(curve['recall@10']):.4f} | "
+                     f"{'not within the run' if passed is None else f'{passed:.1f} min'} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -15,7 +15,8 @@ METRICS = tuple(f"{metric}@{k}" for k in (5, 10, 20) for metric in ("recall", "n
 #: between a checkpoint and its resume
 TRAJECTORY_OPTIONS = ("learning_rate", "weight_decay", "optimizer", "adam_betas", "batch_size",
                       "gradient_accumulation_steps", "warmup_steps", "warmup_ratio", "scheduler", "max_grad_norm",
-                      "mixed_precision", "seed", "deterministic", "deepspeed_config", "train_examples")
+                      "mixed_precision", "seed", "deterministic", "deepspeed_config", "train_examples",
+                      "group_by_length", "schedule_over")
 
 
 @dataclass
@@ -34,10 +35,15 @@ class TrainingConfig:
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
     scheduler: str = "cosine"  # cosine | linear | constant
+    # what the decay spans: "steps" (num_epochs / max_steps) or "max_minutes" (the wall-clock budget, for budgeted
+    # runs whose step count is not known in advance)
+    schedule_over: str = "steps"
     max_grad_norm: float = 1.0
     # "prefix": one example per prepared row (history -> next item); "sequence": windows of the history length with
     # a target at every position, one backbone pass each (causal models only; see data/sequence_examples.py)
     train_examples: str = "prefix"
+    # batches of rows with similar history lengths (less padding; samplers.LengthGroupedSampler), in random order
+    group_by_length: bool = False
     mixed_precision: str = "no"  # no | bf16 | fp16 (where the device supports it)
     seed: int = 42
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns even with several threads
@@ -69,7 +75,11 @@ class TrainingConfig:
                       optimizer=(self.optimizer, ("adamw", "adam")),
                       mixed_precision=(self.mixed_precision, ("no", "bf16", "fp16")),
                       metric_for_best_model=(self.metric_for_best_model, METRICS),
-                      train_examples=(self.train_examples, ("prefix", "sequence")))
+                      train_examples=(self.train_examples, ("prefix", "sequence")),
+                      schedule_over=(self.schedule_over, ("steps", "max_minutes")))
+        if self.schedule_over == "max_minutes" and not self.max_minutes:
+            raise ValueError("training.schedule_over: max_minutes decays the learning rate over the wall-clock budget, "
+                             "so training.max_minutes must be set")
         at_least = {"batch_size": 1, "gradient_accumulation_steps": 1, "eval_batch_size": 1, "logging_steps": 1,
                     "warmup_steps": 0, "eval_steps": 0, "early_stopping_patience": 0, "save_total_limit": 0,
                     "dataloader_num_workers": 0, "eval_num_beams": 1, "eval_max_users": 1}

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from .._version import __version__
 from ..data.collator import GenRecCollator
@@ -39,24 +39,8 @@ from .backends import TrainingBackend, make_backend
 from .checkpoint import TRAINER_STATE, latest_checkpoint
 from .config import TrainingConfig
 from .lora import is_lora, merge_lora, trainable_parameters
+from .samplers import EpochShuffleSampler, LengthGroupedSampler
 from .sparse_optim import SparseAwareAdamW, sparse_parameters
-
-
-class EpochShuffleSampler(Sampler):
-    """A permutation per epoch from ``seed + epoch``: the same order after a resume, independent of any RNG."""
-
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch = size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.size
 
 
 class _RowDataset(torch.utils.data.Dataset):
@@ -78,10 +62,25 @@ def _targets_in(batch) -> int:
     return int((labels[..., 0] != -100).sum()) if labels.dim() == 3 else len(labels)
 
 
-def _scheduler(optimizer, kind: str, warmup: int, total: int):
+def _scheduler(optimizer, kind: str, warmup: int, total: int, budget_fraction=None):
+    """Linear warmup over ``warmup`` steps, then ``kind`` decay over ``total`` steps or, when ``budget_fraction`` is
+    given (``training.schedule_over: max_minutes``), over the wall-clock budget: the decay reads the share of
+    ``max_minutes`` used so far (the same value on every process) instead of the step count."""
     from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
                               get_linear_schedule_with_warmup)
 
+    if budget_fraction is not None:
+        from torch.optim.lr_scheduler import LambdaLR
+
+        decay = {"cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p)), "linear": lambda p: 1.0 - p,
+                 "constant": lambda p: 1.0}[kind]
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return step / max(1, warmup)
+            return max(0.0, decay(min(1.0, budget_fraction())))
+
+        return LambdaLR(optimizer, factor)
     if kind == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, warmup, max(total, 1))
     if kind == "linear":
@@ -127,7 +126,7 @@ class GenRecTrainer:
         return self.backend.is_main
 
     # ------------------------------------------------------------------ set-up
-    def _optimizer(self):
+    def create_optimizer(self):
         config = self.config
         sparse = {id(p) for p in sparse_parameters(self.model)}
         decay, no_decay, sparse_group = [], [], []
@@ -150,7 +149,7 @@ class GenRecTrainer:
         cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         return cls(groups, lr=config.learning_rate, betas=tuple(config.adam_betas))
 
-    def _training_rows(self):
+    def training_rows(self):
         """The training split as the loader reads it: prefix rows as prepared, or sequence-level windows of the
         model's history length (``training.train_examples``)."""
         if self.config.train_examples == "prefix":
@@ -170,7 +169,16 @@ class GenRecTrainer:
         if why:
             raise ValueError(f"training.train_examples: sequence is not available: {why}. Use train_examples: prefix")
 
-    def _collator(self, with_labels: bool = True) -> GenRecCollator:
+    def _sampler(self, rows):
+        """The order of training rows: shuffled each epoch, or grouped by history length (``group_by_length``)."""
+        config = self.config
+        if not config.group_by_length:
+            return EpochShuffleSampler(len(rows), config.seed)
+        cap = self.model.config.max_history or None
+        lengths = [min(len(h), cap) if cap else len(h) for h in rows["history"]]
+        return LengthGroupedSampler(lengths, config.batch_size, config.seed)
+
+    def get_collator(self, with_labels: bool = True) -> GenRecCollator:
         model_config = self.model.config
         return GenRecCollator(self.tokenizer, mode=model_config.input_mode, max_history=model_config.max_history,
                               with_labels=with_labels)
@@ -285,6 +293,9 @@ class GenRecTrainer:
             yield
 
     def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        start = getattr(self, "_start_time", None)
+        if start is not None:
+            state["budget_minutes"] = getattr(self, "_minutes_before", 0.0) + (time.perf_counter() - start) / 60.0
         return {**state, "history": self.history, "hf_genrec_version": __version__,
                 "run_fingerprint": self.run_fingerprint()}
 
@@ -303,26 +314,29 @@ class GenRecTrainer:
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        train_rows = self._training_rows()
-        sampler = EpochShuffleSampler(len(train_rows), config.seed)
+        train_rows = self.training_rows()
+        sampler = self._sampler(train_rows)
         # The loader's own generator: creating an iterator draws a worker seed, which must not come from the
         # global RNG (that would shift dropout after a resume, where the iterator is created at another time).
         loader = DataLoader(_RowDataset(train_rows), batch_size=config.batch_size, sampler=sampler,
-                            collate_fn=self._collator(), num_workers=config.dataloader_num_workers, drop_last=False,
+                            collate_fn=self.get_collator(), num_workers=config.dataloader_num_workers, drop_last=False,
                             generator=torch.Generator().manual_seed(config.seed))
         batches_per_epoch = math.ceil(len(loader) / backend.num_processes)
         steps_per_epoch = max(1, math.ceil(batches_per_epoch / config.gradient_accumulation_steps))
         total_steps = config.max_steps if config.max_steps > 0 else int(math.ceil(config.num_epochs * steps_per_epoch))
         warmup = config.warmup_steps or int(config.warmup_ratio * total_steps)
-        optimizer = self._optimizer()
-        loader = backend.prepare(self.model, optimizer, _scheduler(optimizer, config.scheduler, warmup, total_steps),
-                                 loader)
+        optimizer = self.create_optimizer()
+        self._budget_used = 0.0  # share of max_minutes spent (training.schedule_over: max_minutes)
+        budget_fraction = (lambda: self._budget_used) if config.schedule_over == "max_minutes" else None
+        loader = backend.prepare(self.model, optimizer,
+                                 _scheduler(optimizer, config.scheduler, warmup, total_steps, budget_fraction), loader)
         state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "best_metric": None, "best_step": None,
                  "best_checkpoint": None, "evaluations_without_improvement": 0, "history": self.history}
         resumed = self._resume()
         if resumed:
             state.update(resumed)
             self.history = state["history"]
+        self._minutes_before = float(state.get("budget_minutes", 0.0))  # of max_minutes, spent before a resume
         accelerator = self.accelerator
         if config.report_to:
             accelerator.init_trackers("hf_genrec", config={k: v for k, v in config.to_dict().items()
@@ -405,15 +419,17 @@ class GenRecTrainer:
         return (time.perf_counter() - start - self._evaluation_seconds) / 60
 
     def _out_of_time(self, start_time: float) -> bool:
-        """Whether ``max_minutes`` of training have passed (the main process decides for every process)."""
+        """Whether ``max_minutes`` of training have passed, counting the minutes before a resume (the main process
+        decides for every process); also updates the budget share that ``schedule_over: max_minutes`` decays on."""
         if not self.config.max_minutes:
             return False
-        decision = [time.perf_counter() - start_time > 60.0 * self.config.max_minutes]
+        elapsed = [self._minutes_before + (time.perf_counter() - start_time) / 60.0]
         if self.backend.num_processes > 1:
             from accelerate.utils import broadcast_object_list
 
-            broadcast_object_list(decision)
-        return bool(decision[0])
+            broadcast_object_list(elapsed)
+        self._budget_used = min(1.0, elapsed[0] / self.config.max_minutes)
+        return elapsed[0] > self.config.max_minutes
 
     def _evaluate_and_checkpoint(self, state: Dict[str, Any]) -> bool:
         """Validate, keep the best checkpoint, decide on early stopping; returns True to stop."""

@@ -150,3 +150,30 @@ def plot_reproduction(result: Dict, path: str | os.PathLike) -> Path:
     fig.suptitle(f"{result['caption']} - tier {result['tier']}", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_validation_curves(runs: Sequence[Dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Validation Recall@10 against training minutes, one line per run (``run["validation"]`` as the reproduction
+    harness records it), with the item-transition model on the same validation users as a dashed line per run."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    references = {}
+    for run in runs:
+        curve = run.get("validation") or {}
+        if not curve.get("minutes"):
+            continue
+        line, = ax.plot(curve["minutes"], curve["recall@10"], marker="o", markersize=3,
+                        label=f"{run.get('label', run.get('experiment'))} (seed {run.get('seed')})")
+        references.setdefault(round(curve["transition_recall@10"], 4), line.get_color())
+    for value in references:
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(f"item transition {value:.4f}", (0, value), textcoords="offset points", xytext=(2, 3),
+                    fontsize=8, color="grey")
+    ax.set_xlabel("training minutes (validation time excluded)")
+    ax.set_ylabel("validation Recall@10")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -25,6 +25,10 @@ def test_example_config_is_valid(path):
     assert built.model_type == model_type
     for key, value in model.items():  # every option the file sets is a real config field
         assert hasattr(built, key), f"{path.name}: model.{key} is not a {config_class.__name__} field"
+    # every config states its example mode, schedule and budget (issue [4/8])
+    text = path.read_text()
+    assert {"train_examples", "scheduler", "warmup_steps"} <= set(config["training"]), path.name
+    assert "\n# Budget: " in text and "\n# Schedule: " in text, f"{path.name}: no '# Budget:' / '# Schedule:' line"
 
 
 def test_comeir_configs_use_the_paper_defaults():

@@ -50,6 +50,14 @@ def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
     table = (out / "results.md").read_text()
     assert "item transition" in table and "SASRec (CE)" in table and (out / "results.png").exists()
     assert "SASRec (CE)" in capsys.readouterr().out
+    # validation Recall@10 against minutes for each run, and the transition model on the same 50 validation users
+    for run in result["runs"]:
+        curve = run["validation"]
+        assert curve["users"] == 50 and len(curve["minutes"]) == len(curve["recall@10"]) >= 1
+        assert 0 < curve["transition_recall@10"] < 1
+        passed = curve["minutes_to_pass_transition"]
+        assert passed is None or passed in curve["minutes"]
+    assert "Time to pass the item-transition model" in table and (out / "curves.png").exists()
     # a second call reads the finished runs back instead of training again
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
                  "--out", str(out)]) == 0

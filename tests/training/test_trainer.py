@@ -200,3 +200,35 @@ def test_sequence_examples_train_a_causal_model_and_an_encoder_is_refused(run_co
     with pytest.raises(ValueError, match="train_examples: sequence is not available: TigerFor"):
         run_train(run_config)
     assert not (tmp_path / "refused").exists()  # refused before anything is written
+
+
+def test_learning_rate_decays_over_the_time_budget_with_schedule_over_max_minutes(run_config, tmp_path):
+    """``schedule_over: max_minutes``: warmup in steps, then the cosine follows the share of the budget used."""
+    from hf_genrec.training.trainer import _scheduler
+
+    used = [0.0]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = _scheduler(optimizer, "cosine", warmup=2, total=10**9, budget_fraction=lambda: used[0])
+    lrs = []
+    for fraction in (0.0, 0.0, 0.0, 0.5, 1.0):
+        used[0] = fraction
+        optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.5, 0.0])
+
+    with pytest.raises(ValueError, match="max_minutes must be set"):
+        TrainingConfig(schedule_over="max_minutes")
+    run_config["training"].update(max_minutes=0.1, num_epochs=1000, schedule_over="max_minutes", warmup_steps=0,
+                                  logging_steps=1, eval_steps=10**6, output_dir=str(tmp_path / "budget"))
+    summary = run_train(run_config)
+    history = json.loads((tmp_path / "budget" / "training_history.json").read_text())["train"]
+    assert summary["stopped_by_time_budget"]
+    assert history[-1]["learning_rate"] < 0.2 * history[0]["learning_rate"]
+
+
+def test_group_by_length_trains_on_every_row(run_config, tmp_path):
+    run_config["training"].update(group_by_length=True, num_epochs=1, output_dir=str(tmp_path / "grouped"))
+    summary = run_train(run_config)
+    prepared = PreparedDataset.load(run_config["data"]["prepared"])
+    assert summary["samples_per_process"][0] == len(prepared.splits["train"])
