@@ -18,7 +18,8 @@ no operator accounts for (Python, dispatch, autograd bookkeeping). Variants:
 * ``compile``    ``torch.compile(model, dynamic=True)``; its compile time is reported apart from the step time
 
 Usage: .venv/bin/python scripts/profile_training.py --prepared P --sids S [--models intrr_hstu,tiger_t5,...]
-       [--variants eager,bucketed,bf16,compile] [--steps 6] [--out runs/profile]
+       [--variants eager,bucketed,bf16,compile] [--steps 6] [--before CHECKOUT] [--out runs/profile]
+  --before: git worktree add /tmp/before COMMIT, then the eager step of that commit runs as variant "before"
 Writes profile.json and profile.md (the table that docs/performance.md quotes).
 """
 
@@ -46,7 +47,7 @@ MODELS = {
     "comeir_small": ("comeir_beauty_small.yaml", {}),
     "sasrec": ("sasrec_beauty.yaml", {}),
 }
-VARIANTS = ("eager", "bucketed", "bf16", "compile")
+VARIANTS = ("eager", "bucketed", "bf16", "compile")  # and "before" with --before
 CATEGORIES = {
     "matrix products": ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_addmm_activation", "einsum"),
     "attention / softmax": ("softmax", "_softmax", "log_softmax", "_log_softmax", "scaled_dot_product",
@@ -125,6 +126,8 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
         batch_size = int(config["training"].get("batch_size", 256))
         max_norm = float(config["training"].get("max_grad_norm", 1.0) or 0.0)
         plan = _batches(rows, collator, batch_size, steps + 4, bucketed=variant == "bucketed")
+        import hf_genrec as package  # which checkout runs (the 'before' variant: an earlier commit's)
+        source = str(Path(package.__file__).resolve().parents[1])
         forward_model = model
         compile_seconds = None
         if variant == "compile":
@@ -189,7 +192,7 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
         split = {k: round(v / 1e6 / wall, 4) for k, v in sorted(split.items(), key=lambda kv: -kv[1])}
         split["outside operators (Python, dispatch, autograd)"] = round(max(0.0, 1 - op_seconds / wall), 4)
         step_seconds = sum(sum(v) for v in phases.values()) / steps
-        return {"model": name, "variant": variant, "config": MODELS[name][0], "threads": threads,
+        return {"model": name, "variant": variant, "config": MODELS[name][0], "threads": threads, "source": source,
                 "train_examples": config["training"].get("train_examples", "prefix"), "batch_size": batch_size,
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "steps": steps, "step_seconds": step_seconds,
@@ -235,6 +238,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 0) or os.cpu_count()))
     parser.add_argument("--out", default="runs/profile")
+    parser.add_argument("--before", default=None,
+                        help="a checkout of an earlier commit (git worktree add PATH COMMIT): its hf_genrec runs the "
+                             "'eager' variant once more as 'before', in the same run, for a before/after ratio")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -250,26 +256,33 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         def tqdm(x, **_):
             return x
-    jobs = [(m, v) for m in args.models.split(",") for v in args.variants.split(",")]
+    variants = args.variants.split(",") + (["before"] if args.before else [])
+    jobs = [(m, v) for m in args.models.split(",") for v in variants]
     for model, variant in tqdm(jobs, desc="profiling", unit="run"):
+        env = dict(os.environ)
+        if variant == "before":  # the earlier checkout's package first on the path; the eager step otherwise
+            env["PYTHONPATH"] = str(Path(args.before).resolve()) + os.pathsep + env.get("PYTHONPATH", "")
         command = [sys.executable, __file__, "--prepared", args.prepared, "--sids", args.sids, "--steps",
                    str(args.steps), "--threads", str(args.threads), "--worker", model, variant]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             results.append({"model": model, "variant": variant, "error": done.stderr.strip().splitlines()[-1]
                             if done.stderr.strip() else f"exit {done.returncode}"})
         else:
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1])[:400], file=sys.stderr)
-    out = Path(args.out)
+        write(Path(args.out), args, results)  # after every run, so that a long profile can be read as it goes
+    print(render(results))
+
+
+def write(out: Path, args, results) -> None:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"command": "profile_training", "threads": args.threads, "cpu_count": os.cpu_count(),
-               "steps": args.steps, "prepared": args.prepared, "sids": args.sids, "results": results}
+               "steps": args.steps, "prepared": args.prepared, "sids": args.sids, "before": args.before,
+               "results": results}
     for file, text in (("profile.json", json.dumps(summary, indent=2)), ("profile.md", render(results))):
         tmp = out / (file + ".tmp")
         tmp.write_text(text)
         tmp.replace(out / file)
-    print(render(results))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 
@@ -33,14 +34,15 @@ class GenRecCollator:
 
     def _per_position(self, values: List[List[int]], width: int, fill: int) -> torch.Tensor:
         """Per-history-item values ``[B, width]``, padded as the tokenizer pads the history."""
-        out = torch.full((len(values), width), fill, dtype=torch.long)
+        out = np.full((len(values), width), fill, dtype=np.int64)  # numpy rows: no torch op per row
+        left = self.tokenizer.padding_side == "left"
         for i, row in enumerate(values):
             if row:
-                if self.tokenizer.padding_side == "left":
-                    out[i, width - len(row):] = torch.tensor(row)
+                if left:
+                    out[i, width - len(row):] = row
                 else:
-                    out[i, :len(row)] = torch.tensor(row)
-        return out
+                    out[i, :len(row)] = row
+        return torch.from_numpy(out)
 
     def __call__(self, rows: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
         histories = self._histories(rows)

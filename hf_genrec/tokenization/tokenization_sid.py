@@ -261,28 +261,7 @@ class SIDTokenizer(PreTrainedTokenizerBase):
             raise ValueError(f"unknown padding strategy {padding!r}")
         if pad_to is None and return_tensors is not None and len({len(r) for r in rows}) > 1:
             raise ValueError("histories of different lengths need padding to be returned as tensors")
-        encoded: Dict[str, Any] = {"input_ids": [], "attention_mask": []}
-        if mode == "item":
-            encoded["item_ids"] = []
-        for items in rows:
-            n = len(items)
-            width = pad_to if pad_to is not None else n
-            pad = width - n
-            token_ids = self.items_to_token_ids(items)  # [n, L], also validates the item ids
-            if mode == "flat":
-                flat = token_ids.reshape(-1).tolist() + ([self.eos_token_id] if add_eos else [])
-                pad_tokens = [self.pad_token_id] * (pad * L)
-                ids = pad_tokens + flat if padding_side == "left" else flat + pad_tokens
-                mask = [0] * len(pad_tokens) + [1] * len(flat) if padding_side == "left" else [1] * len(flat) + [0] * len(pad_tokens)
-            else:
-                rows_ids = token_ids.tolist()
-                pad_rows = [[self.pad_token_id] * L] * pad
-                ids = pad_rows + rows_ids if padding_side == "left" else rows_ids + pad_rows
-                mask = [0] * pad + [1] * n if padding_side == "left" else [1] * n + [0] * pad
-                item_list = items.tolist()
-                encoded["item_ids"].append([-1] * pad + item_list if padding_side == "left" else item_list + [-1] * pad)
-            encoded["input_ids"].append(ids)
-            encoded["attention_mask"].append(mask)
+        encoded = self._lay_out(rows, mode, pad_to, padding_side, add_eos)
         if not return_attention_mask:
             encoded.pop("attention_mask")
         if return_tensors is not None:  # explicit shapes, so that empty histories still give [B, 0(, L)]
@@ -295,6 +274,44 @@ class SIDTokenizer(PreTrainedTokenizerBase):
                 tensor = torch.tensor(value, dtype=torch.long).reshape(shapes[key])
                 encoded[key] = tensor if return_tensors == "pt" else tensor.numpy()
         return BatchEncoding(encoded)
+
+    def _lay_out(self, rows: List[torch.Tensor], mode: str, pad_to: Optional[int], padding_side: str,
+                 add_eos: bool) -> Dict[str, Any]:
+        """Token ids, attention mask (and item ids in item mode) of every history, as lists of rows.
+
+        All items of the batch are looked up in one call (which also validates them) and each row is written into a
+        numpy array with slices: no tensor operation per history (the collator's cost, docs/performance.md)."""
+        L, extra, left = self.num_levels, 1 if add_eos else 0, padding_side == "left"
+        lengths = [len(r) for r in rows]
+        tokens = self.items_to_token_ids(torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long)).numpy()
+        items = torch.cat(rows).numpy() if rows else np.zeros(0, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        encoded: Dict[str, Any] = {"input_ids": [], "attention_mask": []}
+        if mode == "item":
+            encoded["item_ids"] = []
+        for i, n in enumerate(lengths):
+            width = pad_to if pad_to is not None else n
+            first = width - n if left else 0  # the row's first real item
+            row_tokens = tokens[offsets[i]:offsets[i + 1]]
+            if mode == "flat":
+                ids = np.full(width * L + extra, self.pad_token_id, dtype=np.int64)
+                mask = np.zeros(width * L + extra, dtype=np.int64)
+                start = first * L
+                ids[start:start + n * L] = row_tokens.reshape(-1)
+                if add_eos:
+                    ids[start + n * L] = self.eos_token_id
+                mask[start:start + n * L + extra] = 1
+            else:
+                ids = np.full((width, L), self.pad_token_id, dtype=np.int64)
+                mask = np.zeros(width, dtype=np.int64)
+                item_ids = np.full(width, -1, dtype=np.int64)
+                ids[first:first + n] = row_tokens
+                mask[first:first + n] = 1
+                item_ids[first:first + n] = items[offsets[i]:offsets[i + 1]]
+                encoded["item_ids"].append(item_ids.tolist())
+            encoded["input_ids"].append(ids.tolist())
+            encoded["attention_mask"].append(mask.tolist())
+        return encoded
 
     def encode_targets(self, items, return_tensors: str = "pt", as_token_ids: bool = False):
         """Labels for the next-item SID: codes ``[B, L]`` (or token ids with ``as_token_ids``)."""
