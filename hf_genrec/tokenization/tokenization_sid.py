@@ -261,23 +261,26 @@ class SIDTokenizer(PreTrainedTokenizerBase):
             raise ValueError(f"unknown padding strategy {padding!r}")
         if pad_to is None and return_tensors is not None and len({len(r) for r in rows}) > 1:
             raise ValueError("histories of different lengths need padding to be returned as tensors")
-        encoded = self._lay_out(rows, mode, pad_to, padding_side, add_eos)
+        encoded = self._lay_out(rows, mode, pad_to, padding_side, add_eos, as_lists=return_tensors is None)
         if not return_attention_mask:
             encoded.pop("attention_mask")
         if return_tensors is not None:  # explicit shapes, so that empty histories still give [B, 0(, L)]
             if return_tensors not in ("pt", "np"):
                 raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
-            width = len(encoded["attention_mask"][0]) if encoded.get("attention_mask") else len(encoded["input_ids"][0])
+            mask = encoded.get("attention_mask", encoded["input_ids"])
+            width = mask.shape[1] if isinstance(mask, np.ndarray) else len(mask[0])
             shapes = {"input_ids": (len(rows), width, L) if mode == "item" else (len(rows), width),
                       "attention_mask": (len(rows), width), "item_ids": (len(rows), width)}
             for key, value in encoded.items():
-                tensor = torch.tensor(value, dtype=torch.long).reshape(shapes[key])
+                tensor = (torch.from_numpy(value) if isinstance(value, np.ndarray) else
+                          torch.tensor(value, dtype=torch.long)).reshape(shapes[key])
                 encoded[key] = tensor if return_tensors == "pt" else tensor.numpy()
         return BatchEncoding(encoded)
 
     def _lay_out(self, rows: List[torch.Tensor], mode: str, pad_to: Optional[int], padding_side: str,
-                 add_eos: bool) -> Dict[str, Any]:
-        """Token ids, attention mask (and item ids in item mode) of every history, as lists of rows.
+                 add_eos: bool, as_lists: bool) -> Dict[str, Any]:
+        """Token ids, attention mask (and item ids in item mode) of every history: ``[B, W(, L)]`` numpy arrays when
+        the batch is padded to one width, lists of rows otherwise (or with ``as_lists``).
 
         All items of the batch are looked up in one call (which also validates them) and each row is written into a
         numpy array with slices: no tensor operation per history (the collator's cost, docs/performance.md)."""
@@ -286,32 +289,34 @@ class SIDTokenizer(PreTrainedTokenizerBase):
         tokens = self.items_to_token_ids(torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long)).numpy()
         items = torch.cat(rows).numpy() if rows else np.zeros(0, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        encoded: Dict[str, Any] = {"input_ids": [], "attention_mask": []}
-        if mode == "item":
-            encoded["item_ids"] = []
+        widths = [pad_to if pad_to is not None else n for n in lengths]
+        if pad_to is None and len(set(widths)) > 1:  # ragged rows: one array each
+            batches = [self._lay_out([row], mode, n, padding_side, add_eos, as_lists=True) for row, n in zip(rows, widths)]
+            return {key: [b[key][0] for b in batches] for key in batches[0]} if batches else {
+                "input_ids": [], "attention_mask": [], **({"item_ids": []} if mode == "item" else {})}
+        width, size = (widths[0] if widths else 0), len(rows)
+        if mode == "flat":
+            ids = np.full((size, width * L + extra), self.pad_token_id, dtype=np.int64)
+            mask = np.zeros((size, width * L + extra), dtype=np.int64)
+        else:
+            ids = np.full((size, width, L), self.pad_token_id, dtype=np.int64)
+            mask = np.zeros((size, width), dtype=np.int64)
+            item_ids = np.full((size, width), -1, dtype=np.int64)
         for i, n in enumerate(lengths):
-            width = pad_to if pad_to is not None else n
             first = width - n if left else 0  # the row's first real item
-            row_tokens = tokens[offsets[i]:offsets[i + 1]]
+            a, b = offsets[i], offsets[i + 1]
             if mode == "flat":
-                ids = np.full(width * L + extra, self.pad_token_id, dtype=np.int64)
-                mask = np.zeros(width * L + extra, dtype=np.int64)
                 start = first * L
-                ids[start:start + n * L] = row_tokens.reshape(-1)
+                ids[i, start:start + n * L] = tokens[a:b].reshape(-1)
                 if add_eos:
-                    ids[start + n * L] = self.eos_token_id
-                mask[start:start + n * L + extra] = 1
+                    ids[i, start + n * L] = self.eos_token_id
+                mask[i, start:start + n * L + extra] = 1
             else:
-                ids = np.full((width, L), self.pad_token_id, dtype=np.int64)
-                mask = np.zeros(width, dtype=np.int64)
-                item_ids = np.full(width, -1, dtype=np.int64)
-                ids[first:first + n] = row_tokens
-                mask[first:first + n] = 1
-                item_ids[first:first + n] = items[offsets[i]:offsets[i + 1]]
-                encoded["item_ids"].append(item_ids.tolist())
-            encoded["input_ids"].append(ids.tolist())
-            encoded["attention_mask"].append(mask.tolist())
-        return encoded
+                ids[i, first:first + n] = tokens[a:b]
+                mask[i, first:first + n] = 1
+                item_ids[i, first:first + n] = items[a:b]
+        encoded = {"input_ids": ids, "attention_mask": mask, **({"item_ids": item_ids} if mode == "item" else {})}
+        return {key: value.tolist() for key, value in encoded.items()} if as_lists else encoded
 
     def encode_targets(self, items, return_tensors: str = "pt", as_token_ids: bool = False):
         """Labels for the next-item SID: codes ``[B, L]`` (or token ids with ``as_token_ids``)."""
