@@ -94,7 +94,7 @@ SYNTHETIC = DataRecipe("synthetic", 10, "rqkmeans", 3, 64, "suffix")
 
 CPU_BUDGET = 45  # minutes of training per run in the CPU tier
 #: what issue [4/8] found to speed up budgeted CPU training without changing the model (docs/performance.md)
-LAPTOP_RECIPE = {"training.group_by_length": True, "training.scheduler": "cosine",
+LAPTOP_RECIPE = {"training.group_by_length": True, "training.mixed_precision": "bf16", "training.scheduler": "cosine",
                  "training.schedule_over": "max_minutes", "training.warmup_steps": 200}
 
 # ---------------------------------------------------------------------------------------------- experiments
@@ -127,12 +127,20 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/Transformer + IntRR [RK-Means]", "intrr/1/Transformer [RK-Means]")),
     # the laptop recipe (issue [4/8]): the same model and data; rows grouped by history length (less padding),
-    # linear warmup, cosine decay over the 45-minute budget. Reported as its own row, never as the paper's setting.
+    # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its own row, never as the paper's setting.
     Experiment("intrr-hstu-beauty-recipe", "IntRR (HSTU), laptop recipe", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
                         "training.eval_steps": 150}, "gpu": {"training.group_by_length": True},
                 "test": {"training.max_steps": 4}},
-               compare_with=("intrr/1/HSTU + IntRR [RK-Means]",), note="length-grouped batches, warmup + cosine"),
+               compare_with=("intrr/1/HSTU + IntRR [RK-Means]",), note="length-grouped batches, bf16 autocast, warmup + cosine over the budget"),
+    Experiment("hstu-flattened-beauty-recipe", "HSTU, flattened SIDs, laptop recipe (batch 256)",
+               "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
+               {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,
+                        "training.eval_max_users": 3000, "training.eval_steps": 150},
+                "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}},
+               compare_with=("intrr/1/HSTU [RK-Means]",),
+               note="batch 256 instead of 512: a 512-window batch of 30 items x 4 tokens plus packed targets takes "
+                    "about 10 GB on CPU (killed for memory next to other runs)"),
     Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128)", "comeir_beauty_small.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET, "training.schedule_over": "max_minutes",
                         "training.eval_max_users": 3000, "training.eval_steps": 150},
@@ -149,8 +157,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                                                "hstu-flattened-beauty", "intrr-hstu-beauty", "tiger-beauty"),
                       "IntRR Table 1 (Beauty, RK-Means SIDs, SAC): IntRR against flattened generative retrieval"),
     ReproductionTable("hf_genrec", "laptop", "beauty",
-                      ("sasrec-beauty", "hstu-flattened-beauty", "intrr-hstu-beauty", "intrr-hstu-beauty-recipe",
-                       "tiger-intrr-aligned-beauty", "comeir-small-beauty"),
+                      ("sasrec-beauty", "hstu-flattened-beauty", "hstu-flattened-beauty-recipe", "intrr-hstu-beauty",
+                       "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("hf_genrec", "smoke", "synthetic", ("sasrec-synthetic", "tiger-synthetic"),
