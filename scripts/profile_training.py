@@ -114,6 +114,7 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
 
     import hf_genrec  # noqa: F401
     from hf_genrec.commands.train import build_trainer
+    from hf_genrec.training.sparse_optim import clip_grad_norm_
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +148,7 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
             t2 = time.perf_counter()
             loss.backward()
             if max_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                clip_grad_norm_(model.parameters(), max_norm)  # dense and sparse (Engram) gradients, as the trainer
             t3 = time.perf_counter()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
