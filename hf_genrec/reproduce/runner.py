@@ -163,7 +163,26 @@ def validation_curve(folder: Path, summary: Dict[str, Any], prepared: str) -> Di
              if row.get("training_minutes") is not None and "recall@10" in row]
     passed = next((minutes for minutes, recall in curve if recall > reference), None)
     return {"minutes": [m for m, _ in curve], "recall@10": [r for _, r in curve], "users": users,
-            "transition_recall@10": reference, "minutes_to_pass_transition": passed}
+            "transition_recall@10": reference, "minutes_to_pass_transition": passed,
+            "minutes_to_pass_extrapolated": None if passed is not None else extrapolate_minutes(curve, reference)}
+
+
+def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, points: int = 4) -> Optional[float]:
+    """A rough estimate of the training minutes a run would need to reach ``target``: a straight line through
+    validation Recall@10 against log(minutes) over the last ``points`` evaluations, followed to ``target``. ``None``
+    when the curve is too short or not rising. Learning curves flatten, so read it as a lower bound."""
+    import math
+
+    tail = [(math.log(m), r) for m, r in curve if m > 0][-points:]
+    if len(tail) < 3:
+        return None
+    n = len(tail)
+    mean_x, mean_y = sum(x for x, _ in tail) / n, sum(y for _, y in tail) / n
+    var = sum((x - mean_x) ** 2 for x, _ in tail)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in tail) / var if var else 0.0
+    if slope <= 0:
+        return None
+    return round(math.exp(mean_x + (target - mean_y) / slope), 1)
 
 
 _TRANSITION_CACHE: Dict[Tuple[str, Optional[int], int], float] = {}
@@ -229,6 +248,14 @@ def _format(value: Optional[float]) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _passed_text(passed: Optional[float], extrapolated: Optional[float]) -> str:
+    if passed is not None:
+        return f"{passed:.1f} min"
+    if extrapolated is not None:
+        return f"not within the run (its curve extrapolates to about {extrapolated:.0f} min)"
+    return "not within the run"
+
+
 def render_markdown(result: Dict[str, Any]) -> str:
     """The table of a reproduction: reference rankers, ours (mean ± std over seeds) and the published rows."""
     lines = [f"### {result['caption']}", "",
@@ -259,6 +286,7 @@ def render_markdown(result: Dict[str, Any]) -> str:
               "training minutes without validation time):", "",
               "| method | seed | validation users | transition R@10 there | best validation R@10 | passed after |",
               "|---|---|---|---|---|---|"]
+    # a run that did not pass gets the budget its curve extrapolates to (log-linear over its last evaluations)
     for run in result["runs"]:
         curve = run.get("validation") or {}
         if not curve.get("recall@10"):
@@ -266,7 +294,7 @@ def render_markdown(result: Dict[str, Any]) -> str:
         passed = curve.get("minutes_to_pass_transition")
         lines.append(f"| {run['label']} | {run['seed']} | {curve.get('users') or 'all'} | "
                      f"{curve['transition_recall@10']:.4f} | {max(curve['recall@10']):.4f} | "
-                     f"{'not within the run' if passed is None else f'{passed:.1f} min'} |")
+                     f"{_passed_text(passed, curve.get('minutes_to_pass_extrapolated'))} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 the published numbers are well formed, and a table runs end to end on the embedded default (tier ``test``)."""
 
 import json
+import math
 
 import pytest
 
@@ -69,3 +70,13 @@ def test_unknown_tables_and_experiments_are_clear_errors(tmp_path, capsys):
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--only",
                  "nope", "--out", str(tmp_path)]) == 2
     assert "--only" in capsys.readouterr().err
+
+
+def test_the_budget_a_curve_needs_is_extrapolated_log_linearly():
+    from hf_genrec.reproduce.runner import extrapolate_minutes
+
+    # recall = 0.01 * ln(minutes): reaching 0.05 needs e^5 minutes
+    curve = [(m, 0.01 * math.log(m)) for m in (2.0, 4.0, 8.0, 16.0, 32.0)]
+    assert extrapolate_minutes(curve, 0.05) == pytest.approx(math.exp(5), rel=1e-3)
+    assert extrapolate_minutes([(1.0, 0.02), (2.0, 0.02), (3.0, 0.01)], 0.05) is None  # not rising
+    assert extrapolate_minutes([(1.0, 0.01), (2.0, 0.02)], 0.05) is None  # too short
