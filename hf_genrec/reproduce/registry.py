@@ -141,11 +141,13 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                compare_with=("intrr/1/HSTU [RK-Means]",),
                note="batch 256 instead of 512: a 512-window batch of 30 items x 4 tokens plus packed targets takes "
                     "about 10 GB on CPU (killed for memory next to other runs)"),
-    Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128)", "comeir_beauty_small.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.schedule_over": "max_minutes",
-                        "training.eval_max_users": 3000, "training.eval_steps": 150},
+    Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128), laptop recipe", "comeir_beauty_small.yaml",
+               BEAUTY30_INTRR,
+               {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
+                        "training.eval_steps": 100},
                 "gpu": {}, "test": {"training.max_steps": 4}},
-               note="not a paper row: ComeIR does not report Beauty; a small random backbone instead of Qwen3-0.6B"),
+               note="not a paper row: ComeIR does not report Beauty; a small random backbone instead of Qwen3-0.6B; "
+                    "the laptop recipe (its step is 1.7x faster in bf16, docs/performance.md)"),
     Experiment("sasrec-synthetic", "SASRec (CE)", "sasrec_synthetic.yaml", SYNTHETIC,
                {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
     Experiment("tiger-synthetic", "TIGER (small)", "tiger_synthetic.yaml", SYNTHETIC,
