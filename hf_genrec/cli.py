@@ -154,10 +154,8 @@ def cmd_synthetic(args) -> Dict:
 
 
 def cmd_quickstart(args) -> Dict:
-    from .commands.quickstart import run_quickstart
+    from .commands.quickstart import QUICKSTART_EPOCHS, run_quickstart
     from .data import format_statistics
-
-    from .commands.quickstart import QUICKSTART_EPOCHS
 
     summary = run_quickstart(args.out, data=args.data, seed=args.seed, encoder=args.encoder,
                              epochs=QUICKSTART_EPOCHS if args.epochs is None else args.epochs, train=not args.no_train)

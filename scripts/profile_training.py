@@ -73,7 +73,7 @@ def categorize(name: str) -> str:
     return "element-wise / norms / other"
 
 
-def _load_config(name: str, prepared: str, sids: str, output_dir: str, variant: str):
+def _load_config(name: str, prepared: str, sids: str, output_dir: str):
     from hf_genrec.commands.train import load_yaml_config
 
     config_file, overrides = MODELS[name]
@@ -91,7 +91,7 @@ def _load_config(name: str, prepared: str, sids: str, output_dir: str, variant: 
     return config
 
 
-def _batches(rows, collator, batch_size: int, count: int, bucketed: bool, seed: int = 0):
+def _batches(rows, batch_size: int, count: int, bucketed: bool, seed: int = 0):
     """``count`` batches drawn at random; ``bucketed`` sorts a pool of 8 batches by history length first."""
     import numpy as np
 
@@ -106,7 +106,7 @@ def _batches(rows, collator, batch_size: int, count: int, bucketed: bool, seed: 
             batches.append([int(i) for i in pool[start:start + batch_size]])
         if bucketed:  # buckets of one pool would otherwise be visited in length order
             rng.shuffle(batches)
-    return [(indices, lengths[indices]) for indices in batches[:count]]
+    return batches[:count]
 
 
 def worker(name: str, variant: str, prepared: str, sids: str, steps: int, threads: int) -> dict:
@@ -118,7 +118,7 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        config = _load_config(name, prepared, sids, tmp, variant)
+        config = _load_config(name, prepared, sids, tmp)
         trainer = build_trainer(config)
         rows = trainer.training_rows()
         collator = trainer.get_collator()
@@ -126,7 +126,7 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
         optimizer = trainer.create_optimizer()
         batch_size = int(config["training"].get("batch_size", 256))
         max_norm = float(config["training"].get("max_grad_norm", 1.0) or 0.0)
-        plan = _batches(rows, collator, batch_size, steps + 4, bucketed=variant == "bucketed")
+        plan = _batches(rows, batch_size, steps + 4, bucketed=variant == "bucketed")
         import hf_genrec as package  # which checkout runs (the 'before' variant: an earlier commit's)
         source = str(Path(package.__file__).resolve().parents[1])
         forward_model = model
@@ -165,18 +165,18 @@ def worker(name: str, variant: str, prepared: str, sids: str, steps: int, thread
             return batch
 
         start = time.perf_counter()
-        for indices, _ in plan[:2]:  # warm-up (and, for `compile`, compilation)
+        for indices in plan[:2]:  # warm-up (and, for `compile`, compilation)
             one_step(indices, timed=False)
         if variant == "compile":
             compile_seconds = time.perf_counter() - start
-        for indices, _ in plan[2:2 + steps]:
+        for indices in plan[2:2 + steps]:
             one_step(indices, timed=True)
         # operator split over two more steps under the profiler
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             wall = time.perf_counter()
-            for indices, _ in plan[2 + steps:4 + steps]:
+            for indices in plan[2 + steps:4 + steps]:
                 one_step(indices, timed=False)
             wall = time.perf_counter() - wall
         events = prof.key_averages()

@@ -61,13 +61,15 @@ def _first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
-def run_baselines(prepared_dir: str | os.PathLike, split: str = "test") -> Dict[str, Dict[str, float]]:
-    """Most-popular and item-transition baselines on a prepared dataset (reference numbers)."""
-    from ..evaluation import MostPopular, TransitionBaseline, evaluate_ranker
+def run_baselines(prepared_dir: str | os.PathLike, split: str = "test", max_users: Optional[int] = None,
+                  subset_seed: int = 0) -> Dict[str, Dict[str, float]]:
+    """Most-popular and item-transition baselines on a prepared dataset (reference numbers); with ``max_users``, on
+    the same random users the trainer's evaluator draws (``eval_max_users`` / ``eval_subset_seed``)."""
+    from ..evaluation import Evaluator, MostPopular, TransitionBaseline, evaluate_ranker
 
     prepared = PreparedDataset.load(prepared_dir)
     train = prepared.splits["train"]
-    evaluation = prepared.splits[split]
+    evaluation = Evaluator(None, max_users=max_users, subset_seed=subset_seed).users(prepared.splits[split])
     results = {}
     for name, cls in (("most_popular", MostPopular), ("item_transition", TransitionBaseline)):
         ranker = cls(prepared.num_items).fit(train["history"], train["target"])

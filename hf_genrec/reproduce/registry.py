@@ -127,12 +127,14 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/Transformer + IntRR [RK-Means]", "intrr/1/Transformer [RK-Means]")),
     # the laptop recipe (issue [4/8]): the same model and data; rows grouped by history length (less padding),
-    # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its own row, never as the paper's setting.
+    # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its
+    # own row, never as the paper's setting.
     Experiment("intrr-hstu-beauty-recipe", "IntRR (HSTU), laptop recipe", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
                         "training.eval_steps": 150}, "gpu": {"training.group_by_length": True},
                 "test": {"training.max_steps": 4}},
-               compare_with=("intrr/1/HSTU + IntRR [RK-Means]",), note="length-grouped batches, bf16 autocast, warmup + cosine over the budget"),
+               compare_with=("intrr/1/HSTU + IntRR [RK-Means]",),
+               note="length-grouped batches, bf16 autocast, warmup + cosine over the budget"),
     Experiment("hstu-flattened-beauty-recipe", "HSTU, flattened SIDs, laptop recipe (batch 256)",
                "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
                {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,

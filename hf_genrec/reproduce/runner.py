@@ -192,14 +192,10 @@ def transition_on_validation(prepared: str, max_users: Optional[int], subset_see
     """The item-transition model's validation Recall@10 on the users the trainer validates on (the same draw)."""
     key = (str(prepared), max_users, subset_seed)
     if key not in _TRANSITION_CACHE:
-        from ..data import PreparedDataset
-        from ..evaluation import Evaluator, TransitionBaseline, evaluate_ranker
+        from ..commands.evaluate import run_baselines
 
-        data = PreparedDataset.load(prepared)
-        rows = Evaluator(None, max_users=max_users, subset_seed=subset_seed).users(data.splits["validation"])
-        train = data.splits["train"]
-        ranker = TransitionBaseline(data.num_items).fit(train["history"], train["target"])
-        _TRANSITION_CACHE[key] = evaluate_ranker(ranker, rows["history"], rows["target"])["recall@10"]
+        baselines = run_baselines(prepared, "validation", max_users=max_users, subset_seed=subset_seed)
+        _TRANSITION_CACHE[key] = baselines["item_transition"]["recall@10"]
     return _TRANSITION_CACHE[key]
 
 
@@ -235,9 +231,7 @@ def summarise(result: Dict[str, Any], keys: Sequence[str]) -> List[Dict[str, Any
                     for metric, value in row["metrics"].items() if metric in ours and value}
             published.append({"source": f"{row['paper']}/{row['table']}", "method": row["method"],
                               "metrics": row["metrics"], "difference_pct": gaps})
-        passes = [(run.get("validation") or {}).get("minutes_to_pass_transition") for run in runs]
         rows.append({"experiment": key, "label": runs[0]["label"] if runs else key, "ours": ours,
-                     "minutes_to_pass_transition": passes,
                      "minutes": [round((run["seconds"] or 0) / 60, 1) for run in runs],
                      "stopped_by_time_budget": any(run["stopped_by_time_budget"] for run in runs),
                      "recipe": runs[0]["recipe"] if runs else None, "published": published})

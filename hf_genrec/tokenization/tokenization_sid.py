@@ -286,15 +286,14 @@ class SIDTokenizer(PreTrainedTokenizerBase):
         numpy array with slices: no tensor operation per history (the collator's cost, docs/performance.md)."""
         L, extra, left = self.num_levels, 1 if add_eos else 0, padding_side == "left"
         lengths = [len(r) for r in rows]
-        tokens = self.items_to_token_ids(torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long)).numpy()
-        items = torch.cat(rows).numpy() if rows else np.zeros(0, dtype=np.int64)
+        if pad_to is None and len(set(lengths)) > 1:  # ragged rows (no padding): one array each
+            batches = [self._lay_out([row], mode, len(row), padding_side, add_eos, as_lists=True) for row in rows]
+            return {key: [b[key][0] for b in batches] for key in batches[0]}
+        items = torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long)
+        tokens = self.items_to_token_ids(items).numpy()
+        items = items.numpy()
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        widths = [pad_to if pad_to is not None else n for n in lengths]
-        if pad_to is None and len(set(widths)) > 1:  # ragged rows: one array each
-            batches = [self._lay_out([row], mode, n, padding_side, add_eos, as_lists=True) for row, n in zip(rows, widths)]
-            return {key: [b[key][0] for b in batches] for key in batches[0]} if batches else {
-                "input_ids": [], "attention_mask": [], **({"item_ids": []} if mode == "item" else {})}
-        width, size = (widths[0] if widths else 0), len(rows)
+        width, size = (pad_to if pad_to is not None else (lengths[0] if lengths else 0)), len(rows)
         if mode == "flat":
             ids = np.full((size, width * L + extra), self.pad_token_id, dtype=np.int64)
             mask = np.zeros((size, width * L + extra), dtype=np.int64)

@@ -293,9 +293,8 @@ class GenRecTrainer:
             yield
 
     def _state_for_disk(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        start = getattr(self, "_start_time", None)
-        if start is not None:
-            state["budget_minutes"] = getattr(self, "_minutes_before", 0.0) + (time.perf_counter() - start) / 60.0
+        if getattr(self, "_start_time", None) is not None:
+            state["budget_minutes"] = self._budget_minutes()
         return {**state, "history": self.history, "hf_genrec_version": __version__,
                 "run_fingerprint": self.run_fingerprint()}
 
@@ -418,12 +417,16 @@ class GenRecTrainer:
             return 0.0
         return (time.perf_counter() - start - self._evaluation_seconds) / 60
 
+    def _budget_minutes(self) -> float:
+        """Minutes of ``max_minutes`` spent: before a resume, plus wall-clock minutes since this run started."""
+        return getattr(self, "_minutes_before", 0.0) + (time.perf_counter() - self._start_time) / 60.0
+
     def _out_of_time(self, start_time: float) -> bool:
         """Whether ``max_minutes`` of training have passed, counting the minutes before a resume (the main process
         decides for every process); also updates the budget share that ``schedule_over: max_minutes`` decays on."""
         if not self.config.max_minutes:
             return False
-        elapsed = [self._minutes_before + (time.perf_counter() - start_time) / 60.0]
+        elapsed = [self._budget_minutes()]
         if self.backend.num_processes > 1:
             from accelerate.utils import broadcast_object_list
 

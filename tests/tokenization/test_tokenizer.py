@@ -50,6 +50,10 @@ def test_flat_and_item_modes_with_padding_and_truncation(tok):
     with pytest.raises(ValueError, match="need padding"):
         tok([[0, 1], [2]], padding=False, return_tensors="pt")
     assert tok([0, 1], return_tensors="pt")["input_ids"].shape == (1, 6)  # a single history
+    # an empty batch gives empty tensors of the right rank, not an error
+    assert tok([], mode="item", return_tensors="pt")["input_ids"].shape == (0, 0, 3)
+    assert tok([], padding="max_length", max_length=2, mode="item", return_tensors="np")["item_ids"].shape == (0, 2)
+    assert tok([], add_eos=True, return_tensors="pt")["attention_mask"].shape == (0, 1)
 
 
 def test_errors_name_the_problem(tok):
