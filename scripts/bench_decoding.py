@@ -21,7 +21,6 @@ Usage: .venv/bin/python scripts/bench_decoding.py [--repeats 7] [--out runs/benc
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -85,6 +84,8 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+
+    from hf_genrec.utils.io import atomic_write_json
     from helpers.hf_reference import trie_prefix_allowed_tokens_fn
 
     device = torch.device(args.device)
@@ -145,13 +146,9 @@ def main() -> int:
               f"{row['speedup_fastest_runs']:>8.1f}x {str(same):>10} "
               f"{row['constraint_share_hf_genrec']:>19.1%} / {row['constraint_share_transformers']:.1%}"
               + (f"   target {target:.0f}x: {'met' if row['target_met'] else 'NOT met'}" if target else ""))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    summary = {"device": str(device), "threads": torch.get_num_threads(), "repeats": args.repeats,
-               "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""), "rows": rows}
     out = Path(args.out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out)
+    atomic_write_json(out, {"device": str(device), "threads": torch.get_num_threads(), "repeats": args.repeats,
+                            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""), "rows": rows})
     plot(rows, out.with_suffix(".png"))
     print(f"results: {out}, {out.with_suffix('.png')}")
     return 0

@@ -18,7 +18,8 @@ scaling unless ``attention_scale`` is set.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -43,13 +44,21 @@ class RelativeTimePositionBias(nn.Module):
             relative = (index[None, :] - index[:, None])[None]
         else:
             relative = positions[:, None, :] - positions[:, :, None]
-        relative = relative.clamp(-(self.max_positions - 1), self.max_positions - 1)
-        bias = self.position[relative + self.max_positions - 1]  # [1 or B, T, T]
+        bias = self._position_bias(relative)  # [1 or B, T, T]
         if self.use_time and timestamps is not None:
             delta = (timestamps[:, None, :] - timestamps[:, :, None]).abs().float().clamp(min=1.0)
             buckets = (torch.log(delta) / 0.301).long().clamp(0, self.time_buckets)
             bias = bias + self.time[buckets]
         return bias
+
+    def _position_bias(self, relative: torch.Tensor) -> torch.Tensor:
+        relative = relative.clamp(-(self.max_positions - 1), self.max_positions - 1)
+        return self.position[relative + self.max_positions - 1]
+
+    def query_row(self, query: int) -> torch.Tensor:
+        """``[query + 1]``: the bias of keys ``0 .. query`` for the query at sequence index ``query`` (decoding,
+        no timestamps): the last row of :meth:`forward`'s matrix."""
+        return self._position_bias(torch.arange(query + 1, device=self.position.device) - query)
 
 
 class HSTULayer(nn.Module):
@@ -64,16 +73,26 @@ class HSTULayer(nn.Module):
         self.output = nn.Linear(heads * linear_dim, dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor,
-                allowed: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``allowed [B, T, T]`` (query row may read key column) replaces the causal pattern; keys must also be valid
-        in ``mask``, and ``n`` stays the number of allowed valid keys of each query."""
-        B, T, _ = x.shape
+    def _project(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``U, V, Q, K`` of Eq. 1 as ``[..., H, l or a]``."""
         H, a, l = self.heads, self.attention_dim, self.linear_dim
         u, v, q, k = F.silu(self.uvqk(self.norm_input(x))).split([H * l, H * l, H * a, H * a], dim=-1)
-        q = q.view(B, T, H, a).transpose(1, 2)
-        k = k.view(B, T, H, a).transpose(1, 2)
-        v = v.view(B, T, H, l).transpose(1, 2)
+        shape = x.shape[:-1]
+        return u, v.view(*shape, H, l), q.view(*shape, H, a), k.view(*shape, H, a)
+
+    def _combine(self, x: torch.Tensor, attended: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: ``X + f2(LayerNorm(A(X)V(X)) * U)``."""
+        return x + self.dropout(self.output(self.norm_attention(attended) * u))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor,
+                allowed: Optional[torch.Tensor] = None, return_key_values: bool = False):
+        """``allowed [B, T, T]`` (query row may read key column) replaces the causal pattern; keys must also be valid
+        in ``mask``, and ``n`` stays the number of allowed valid keys of each query. With ``return_key_values`` also
+        the layer's keys ``[B, H, T, a]`` and values ``[B, H, T, l]`` (the prompt of :class:`HSTUDecodingCache`)."""
+        B, T, _ = x.shape
+        H, l = self.heads, self.linear_dim
+        u, v, q, k = self._project(x)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         scores = q @ k.transpose(-1, -2)
         if self.attention_scale is not None:
             scores = scores * self.attention_scale
@@ -84,7 +103,67 @@ class HSTULayer(nn.Module):
         n = allowed.sum(-1, keepdim=True).clamp(min=1).to(x.dtype)  # valid positions each query attends to
         weights = F.silu(scores + bias[:, None]) * allowed / n
         attended = (self.dropout(weights) @ v).transpose(1, 2).reshape(B, T, H * l)
-        return x + self.dropout(self.output(self.norm_attention(attended) * u))
+        out = self._combine(x, attended, u)
+        return (out, k, v) if return_key_values else out
+
+    def step(self, x: torch.Tensor, cache: "HSTULayerCache", bias: torch.Tensor) -> torch.Tensor:
+        """One new token per beam, ``x [B, W, d]``, attending to the valid prompt keys, its beam's generated keys and
+        itself (the causal pattern of :meth:`forward` for the last position, without re-running the prefix).
+        ``bias [P + s + 1]`` is the relative bias of the new token's query. Appends the token's key/value to
+        ``cache`` in place and returns the layer output ``[B, W, d]``."""
+        B, W, _ = x.shape
+        H, l = self.heads, self.linear_dim
+        u, v, q, k = self._project(x)  # [B, W, H, .]
+        cache.generated_keys = torch.cat([cache.generated_keys, k[:, :, :, None]], 3)  # [B, W, H, s + 1, a]
+        cache.generated_values = torch.cat([cache.generated_values, v[:, :, :, None]], 3)
+        prompt_scores = torch.einsum("bwha,bhpa->bwhp", q, cache.prompt_keys)
+        generated_scores = torch.einsum("bwha,bwhsa->bwhs", q, cache.generated_keys)
+        scores = torch.cat([prompt_scores, generated_scores], -1)
+        if self.attention_scale is not None:
+            scores = scores * self.attention_scale
+        P, s = cache.prompt_keys.shape[2], cache.generated_keys.shape[3]
+        allowed = torch.cat([cache.prompt_mask, cache.prompt_mask.new_ones(B, s)], 1)[:, None, None, :]  # [B,1,1,P+s]
+        n = allowed.sum(-1, keepdim=True).clamp(min=1).to(x.dtype)
+        weights = F.silu(scores + bias) * allowed / n
+        attended = (torch.einsum("bwhp,bhpl->bwhl", weights[..., :P], cache.prompt_values)
+                    + torch.einsum("bwhs,bwhsl->bwhl", weights[..., P:], cache.generated_values))
+        return self._combine(x, attended.reshape(B, W, H * l), u)
+
+
+@dataclass
+class HSTULayerCache:
+    """One layer's keys and values while decoding: the prompt's once per user, the generated tokens' per beam."""
+    prompt_keys: torch.Tensor  # [B, H, P, a]
+    prompt_values: torch.Tensor  # [B, H, P, l]
+    prompt_mask: torch.Tensor  # [B, P] bool
+    generated_keys: torch.Tensor  # [B, W, H, s, a]
+    generated_values: torch.Tensor  # [B, W, H, s, l]
+
+    def select(self, parent: torch.Tensor) -> "HSTULayerCache":
+        """Keep the beams ``parent [B, W']`` (indices of the previous beams of each user)."""
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return t.gather(1, parent.view(*parent.shape, 1, 1, 1).expand(-1, -1, *t.shape[2:]))
+        return HSTULayerCache(self.prompt_keys, self.prompt_values, self.prompt_mask,
+                              pick(self.generated_keys), pick(self.generated_values))
+
+
+@dataclass
+class HSTUDecodingCache:
+    """Key/value cache of a decoding :class:`HSTU` (:meth:`HSTU.start_decoding`, :meth:`HSTU.extend_decoding`).
+
+    The prompt (history + ``<bos>``) runs once per user; each decoding step runs only the new token of each beam
+    through every layer. The outputs equal re-running every beam's whole sequence (tested)."""
+    layers: List[HSTULayerCache]
+    hidden: torch.Tensor  # [B, W, d] final (normed) state of each beam's last token: the next prediction's input
+
+    @property
+    def length(self) -> int:
+        """Sequence index of the next token (prompt length + generated tokens)."""
+        return self.layers[0].prompt_keys.shape[2] + self.layers[0].generated_keys.shape[3]
+
+    def select(self, parent: torch.Tensor) -> "HSTUDecodingCache":
+        hidden = self.hidden.gather(1, parent[..., None].expand(-1, -1, self.hidden.shape[-1]))
+        return HSTUDecodingCache([layer.select(parent) for layer in self.layers], hidden)
 
 
 class HSTU(nn.Module):
@@ -113,3 +192,28 @@ class HSTU(nn.Module):
         for bias, layer in zip(self.biases, self.layers):
             x = layer(x, mask, bias(x.shape[1], timestamps, positions), allowed)
         return self.norm(x)
+
+    # ------------------------------------------------------------------ incremental decoding
+    def start_decoding(self, embeds: torch.Tensor, mask: torch.Tensor) -> HSTUDecodingCache:
+        """Run a left-padded prompt ``[B, P, d]`` once (no timestamps) and keep every layer's keys and values;
+        ``hidden`` is the last position's state, one beam per user."""
+        mask = mask.bool()
+        if not bool(mask[:, -1].all()):
+            raise ValueError("HSTU decoding needs left-padded prompts whose last position is a real token")
+        x = self.input_dropout(embeds * math.sqrt(self.dim)) * mask[..., None]
+        layers = []
+        for bias, layer in zip(self.biases, self.layers):
+            x, keys, values = layer(x, mask, bias(x.shape[1]), return_key_values=True)
+            B, H = keys.shape[:2]
+            layers.append(HSTULayerCache(keys, values, mask, keys.new_zeros(B, 1, H, 0, keys.shape[-1]),
+                                         values.new_zeros(B, 1, H, 0, values.shape[-1])))
+        return HSTUDecodingCache(layers, self.norm(x[:, -1:]))
+
+    def extend_decoding(self, cache: HSTUDecodingCache, embeds: torch.Tensor) -> HSTUDecodingCache:
+        """Append one token per beam (``embeds [B, W, d]``, beams already selected with :meth:`HSTUDecodingCache.select`)."""
+        x = self.input_dropout(embeds * math.sqrt(self.dim))
+        query = cache.length
+        for bias, layer, layer_cache in zip(self.biases, self.layers, cache.layers):
+            x = layer.step(x, layer_cache, bias.query_row(query))
+        cache.hidden = self.norm(x)
+        return cache

@@ -16,6 +16,7 @@ from hf_genrec.generation.t5_beam_decoder import T5BeamDecoder
 from hf_genrec.generation.tree_decoding import tree_extend, tree_prompt
 from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
 from hf_genrec.modules.backbones import prompt_positions
+from hf_genrec.modules.hstu import HSTU
 from hf_genrec.tokenization import SIDTokenizer
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, dropout_rate=0.0)
@@ -43,12 +44,13 @@ def brute_force_scores(model, batch, codes, temperature=1.0):
     return total.view(B, N)
 
 
-@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only", "decoder_only_hstu"])
 @pytest.mark.parametrize("loss_vocabulary", ["vocab", "level"])
 def test_full_beam_equals_brute_force_ranking(architecture, loss_vocabulary):
     sizes = [4, 3, 5]
     codes = random_catalog(40, sizes)
-    model = tiny_tiger(architecture, codes, sizes, loss_vocabulary=loss_vocabulary)
+    extra = {"decoder_backbone": "hstu"} if architecture.endswith("_hstu") else {}
+    model = tiny_tiger(architecture.replace("_hstu", ""), codes, sizes, loss_vocabulary=loss_vocabulary, **extra)
     tok = SIDTokenizer.from_sids(codes, sizes)
     batch = tok([[0, 1, 2], [5], [7, 3]], return_tensors="pt")
     out = model.generate(**batch, num_beams=len(codes), num_return_sequences=len(codes))
@@ -247,6 +249,30 @@ def test_tree_attention_matches_separate_sequences():
             assert torch.allclose(state.hidden[b, w], reference, atol=1e-5)
     with pytest.raises(ValueError, match="left-padded"):
         tree_prompt(backbone, prompt, torch.tensor([[1, 1, 1, 0, 0]] * 2), DynamicCache(config=backbone.config))
+
+
+def test_hstu_key_value_cache_matches_separate_sequences():
+    hstu = HSTU(dim=32, num_layers=2, num_heads=2, dropout=0.0, max_positions=16, attention_scale=0.1).eval()
+    with torch.no_grad():  # non-zero relative biases, so that a wrong query index would show
+        for bias in hstu.biases:
+            bias.position.normal_()
+    g = torch.Generator().manual_seed(0)
+    prompt = torch.randn(2, 5, 32, generator=g)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    step1, step2 = torch.randn(2, 3, 32, generator=g), torch.randn(2, 2, 32, generator=g)
+    parent = torch.tensor([[2, 0], [1, 1]])
+    with torch.no_grad():
+        cache = hstu.start_decoding(prompt, mask)
+        assert torch.allclose(cache.hidden[:, 0], hstu(prompt, mask)[:, -1], atol=1e-5)
+        cache = hstu.extend_decoding(cache.select(torch.zeros(2, 3, dtype=torch.long)), step1)
+        cache = hstu.extend_decoding(cache.select(parent), step2)
+        for b in range(2):
+            for w in range(2):
+                sequence = torch.cat([prompt[b], step1[b, parent[b, w]][None], step2[b, w][None]])[None]
+                full_mask = torch.cat([mask[b], torch.ones(2, dtype=torch.long)])[None]
+                assert torch.allclose(cache.hidden[b, w], hstu(sequence, full_mask)[0, -1], atol=1e-5)
+    with pytest.raises(ValueError, match="left-padded"):
+        hstu.start_decoding(prompt, torch.tensor([[1, 1, 1, 0, 0]] * 2))
 
 
 def test_transformers_generate_with_prefix_fn_returns_the_same_items():

@@ -7,8 +7,8 @@ The history is the concatenation of its items' SIDs (``L`` tokens per item); the
   Decoding shares each user's encoder states across beams (:mod:`hf_genrec.generation.t5_beam_decoder`).
 * ``decoder_only``: a causal LM over ``history <bos> c^1 .. c^{L-1}`` with new SID embeddings and
   head; decoding uses tree attention over one prompt cache (:mod:`hf_genrec.generation.tree_decoding`).
-  With ``decoder_backbone="hstu"`` the backbone is HSTU (the flattened HSTU baseline); it has no key/value cache, so
-  each decoding step runs every beam's sequence.
+  With ``decoder_backbone="hstu"`` the backbone is HSTU (the flattened HSTU baseline); decoding runs the prompt once
+  per user and then one token per beam through a key/value cache (:meth:`hf_genrec.modules.hstu.HSTU.extend_decoding`).
 
 ``item_id_embedding=True`` (an hf_genrec option, not TIGER's method) adds a learned embedding of each history item's
 id to the embeddings of its ``L`` SID tokens. The flat history carries SID tokens only, so the model reads the item
@@ -32,7 +32,7 @@ from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
 from ...modules.backbones import (backbone_hidden_size, build_backbone, config_from_dict, default_decoder_config,
                                   prompt_positions)
-from ...modules.hstu import HSTU
+from ...modules.hstu import HSTU, HSTUDecodingCache
 from ...modules.item_id_embedding import ItemIdEmbedding
 from ...modules.packed_targets import item_anchors, packed_target_layout, packed_target_states
 from .configuration_tiger import TigerConfig
@@ -46,9 +46,7 @@ class TigerDecodingState:
     pending: Optional[DecoderCache] = None  # the same including the last step, before beam selection
     decoder: Optional[T5BeamDecoder] = None
     tree: Optional[TreeState] = None  # decoder-only on a causal LM
-    prompt: Optional[torch.Tensor] = None  # decoder-only on HSTU: history + <bos> embeddings [B, P, d]
-    prompt_mask: Optional[torch.Tensor] = None  # [B, P]
-    generated: Optional[torch.Tensor] = None  # embeddings of each beam's generated tokens [B, W, l, d]
+    hstu: Optional[HSTUDecodingCache] = None  # decoder-only on HSTU: the prompt's and each beam's keys/values
 
 
 class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
@@ -289,9 +287,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         embeds, mask = self._history(input_ids, attention_mask, user_ids)
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-        if self.config.decoder_backbone == "hstu":  # no key/value cache: each step runs every beam's whole sequence
-            return TigerDecodingState(prompt=prompt, prompt_mask=prompt_mask,
-                                      generated=prompt.new_zeros(B, 1, 0, prompt.shape[-1]))
+        if self.config.decoder_backbone == "hstu":  # the prompt once, then one token per beam and step
+            return TigerDecodingState(hstu=self.backbone.start_decoding(prompt, prompt_mask))
         cache = DynamicCache(config=self.backbone.config)
         return TigerDecodingState(tree=tree_prompt(self.backbone, prompt, prompt_mask, cache))
 
@@ -300,14 +297,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         if self.config.architecture == "encoder_decoder":
             logits, state.pending = state.decoder.step(state.tokens, state.memory, state.cache)
         elif self.config.decoder_backbone == "hstu":
-            B, W = valid_mask.shape[:2]
-            P, d = state.prompt.shape[1:]
-            steps = state.generated.shape[2]
-            sequence = torch.cat([state.prompt[:, None].expand(B, W, P, d), state.generated], 2)
-            mask = torch.cat([state.prompt_mask[:, None].expand(B, W, P),
-                              state.prompt_mask.new_ones(B, W, steps)], 2)
-            hidden = self._decoder_states(sequence.reshape(B * W, P + steps, d), mask.reshape(B * W, -1))
-            logits = self._logits(hidden[:, -1].view(B, W, d))
+            logits = self._logits(state.hstu.hidden)
         else:
             logits = self._logits(state.tree.hidden)
         return self.vocab_log_probs(logits / temperature[..., None].to(logits.dtype), level)
@@ -321,8 +311,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
                 state.tokens = tokens[..., None]
         elif level < self.config.num_levels - 1:
             if self.config.decoder_backbone == "hstu":
-                index = parent[..., None, None].expand(-1, -1, *state.generated.shape[2:])
-                state.generated = torch.cat([state.generated.gather(1, index), self._embed(tokens)[:, :, None]], 2)
+                state.hstu = self.backbone.extend_decoding(state.hstu.select(parent), self._embed(tokens))
             else:
                 state.tree = tree_extend(self.backbone, state.tree, parent, self._embed(tokens))
         return state
