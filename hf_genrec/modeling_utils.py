@@ -18,7 +18,7 @@ Every hf_genrec model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -82,6 +82,9 @@ class ItemFeature:
 
     ``width_field`` is the config field holding ``width``; ``build_model`` sets it from the data.
     ``opt_out`` names the config setting that does without the feature (for error messages).
+    ``derive`` (optional) gives further config fields that follow from the value (PRISM: the number of tag classes
+    per level from the tag table); ``build_model`` sets those not given. ``integer``: the values are class ids
+    (``>= 0``, stored exactly in the float buffer).
     """
 
     name: str
@@ -91,6 +94,8 @@ class ItemFeature:
     width_field: str
     description: str
     opt_out: str = ""
+    derive: Optional[Callable[[Any], Dict[str, Any]]] = None
+    integer: bool = False
 
     def width_of(self, value) -> int:
         if self.layout == "per_code":
@@ -112,6 +117,8 @@ class ItemFeature:
                                  f"(num_items, {self.width_field})")
             if not bool(torch.isfinite(table).all()):
                 raise ValueError(f"{self.name} contains NaN or infinite values")
+            if self.integer and not bool(((table >= 0) & (table == table.round())).all()):
+                raise ValueError(f"{self.name} must hold class ids (whole numbers >= 0)")
             return table
         if len(value) > config.num_levels:
             raise ValueError(f"{len(value)} codebooks for {config.num_levels} SID levels")

@@ -22,13 +22,16 @@ TemperatureLike = Union[None, float, Sequence[float], Callable[[int, torch.Tenso
 
 @dataclass
 class AdaptiveTemperature:
-    """PRISM Eq. 16. Defaults: ``[tau_min, tau_max] = [0.5, 1.0]``, ``alpha = 0.5`` (PRISM Sec. 4.1)."""
+    """PRISM Eq. 16. Defaults: ``[tau_min, tau_max] = [0.5, 1.0]``, ``alpha = 0.5`` (PRISM Sec. 4.1). Levels before
+    ``start_level`` get ``tau = 1`` (the authors' code starts at the second level). PRISM's model applies the same
+    schedule in its training loss (Eq. 17, ``hf_genrec.models.prism``)."""
 
     num_items: int
     tau_min: float = 0.5
     tau_max: float = 1.0
     alpha: float = 0.5
     n_ref: Optional[float] = None
+    start_level: int = 0
 
     def __post_init__(self):
         if self.n_ref is None:
@@ -36,6 +39,8 @@ class AdaptiveTemperature:
 
     def __call__(self, level: int, num_valid: torch.Tensor) -> torch.Tensor:
         n = num_valid.to(torch.float32)
+        if level < self.start_level:
+            return torch.ones_like(n)
         return self.tau_min + (self.tau_max - self.tau_min) * torch.exp(-self.alpha * n / self.n_ref)
 
 

@@ -14,13 +14,15 @@ from typing import Any, Dict, Tuple, Type
 
 from .comeir import ComeIRConfig, ComeIRForGenerativeRecommendation
 from .intrr import IntRRConfig, IntRRForGenerativeRecommendation
+from .prism import PrismConfig, PrismForGenerativeRecommendation
 from .sasrec import SASRecConfig, SASRecForSequentialRecommendation
 from .tiger import TigerConfig, TigerForGenerativeRecommendation
 
 MODEL_TYPES: Dict[str, Tuple[Type, Type]] = {
     model_class.config_class.model_type: (model_class.config_class, model_class)
     for model_class in (TigerForGenerativeRecommendation, IntRRForGenerativeRecommendation,
-                        ComeIRForGenerativeRecommendation, SASRecForSequentialRecommendation)
+                        ComeIRForGenerativeRecommendation, SASRecForSequentialRecommendation,
+                        PrismForGenerativeRecommendation)
 }
 
 
@@ -72,6 +74,9 @@ def build_model(model_type: str, tokenizer, **options: Any):
             features[feature.name] = value
             if options.get(feature.width_field) is None:
                 options[feature.width_field] = feature.width_of(value)
+            for field, derived in (feature.derive(value) if feature.derive else {}).items():
+                if options.get(field) is None:
+                    options[field] = derived
     name = options.pop("backbone_name_or_path", None)
     if name:
         model = model_class.from_backbone(name, tokenizer.codebook_sizes, tokenizer.num_items, **options)
@@ -85,5 +90,5 @@ def build_model(model_type: str, tokenizer, **options: Any):
 
 
 __all__ = ["ComeIRConfig", "ComeIRForGenerativeRecommendation", "IntRRConfig", "IntRRForGenerativeRecommendation",
-           "MODEL_TYPES", "SASRecConfig", "SASRecForSequentialRecommendation", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
+           "MODEL_TYPES", "PrismConfig", "PrismForGenerativeRecommendation", "SASRecConfig", "SASRecForSequentialRecommendation", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
            "model_classes"]

@@ -15,6 +15,8 @@ from typing import Any, Dict, List
 
 import torch
 
+from hf_genrec.models.prism import prism_preset
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SIZES = [4, 3, 5]
@@ -46,6 +48,9 @@ TINY_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "comeir": {"comeir": dict(TINY_COMEIR), "nezha": dict(TINY_COMEIR, architecture="nezha"),
                "flatten": dict(TINY_COMEIR, representation="flatten"),
                "comeir_item_ids": dict(TINY_COMEIR, item_id_embedding=True)},
+    "prism": {"paper": dict(TINY_TIGER_T5, time_encoding="position", moe_dim=8, content_proj_dim=8, collab_proj_dim=4),
+              "official": dict(TINY_TIGER_T5, **prism_preset("official"), moe_dim=8, content_proj_dim=8, collab_proj_dim=4),
+              "ablated": dict(TINY_TIGER_T5, use_dsi=False, use_ssa=False, use_ats=False, time_encoding="none")},
     "sasrec": {"ce": dict(hidden_size=16, num_layers=2, num_heads=2, max_history=8),
                "bce": dict(hidden_size=16, num_layers=1, num_heads=1, max_history=8, loss="bce")},
 }
@@ -74,7 +79,9 @@ def item_features(model_type: str, codes: torch.Tensor, sizes: List[int], seed: 
     g = torch.Generator().manual_seed(seed)
     features = {}
     for feature in model_classes(model_type)[1].item_features:
-        if feature.layout == "per_item":
+        if feature.integer:  # class ids per level (PRISM's tags: 0 = PAD, 1..3)
+            features[feature.name] = torch.randint(0, 4, (len(codes), len(sizes)), generator=g)
+        elif feature.layout == "per_item":
             features[feature.name] = torch.randn(len(codes), 12, generator=g)
         else:
             features[feature.name] = [torch.randn(size, 6, generator=g) for size in sizes]

@@ -82,7 +82,12 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         self._init_new_weights()
         if config.item_id_embedding:  # registered after the other modules: their initialisation is unchanged
             self.item_id_embeddings = ItemIdEmbedding(config.num_items, hidden, std=0.02)
+        self.add_method_modules(config)
         self.post_init()
+
+    def add_method_modules(self, config: TigerConfig) -> None:
+        """Hook for methods built on TIGER's backbone (PRISM): add and initialise their own modules here, after
+        TIGER's (whose initialisation stays unchanged) and before ``post_init``."""
 
     @torch.no_grad()
     def _init_new_weights(self) -> None:
