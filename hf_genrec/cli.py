@@ -197,10 +197,19 @@ def cmd_build_sids(args) -> Dict:
 
     options = {}
     if args.quantizer in ("rqvae", "vqvae"):
-        options.update(epochs=args.epochs, beta=args.beta, learning_rate=args.lr, batch_size=args.batch_size,
-                       ema=args.ema, dead_code_reset=not args.no_dead_code_reset, kmeans_init=not args.no_kmeans_init)
+        options.update(epochs=args.epochs or 100, beta=0.25 if args.beta is None else args.beta,
+                       learning_rate=args.lr or 1e-3, batch_size=args.batch_size or 1024, ema=args.ema,
+                       dead_code_reset=not args.no_dead_code_reset, kmeans_init=not args.no_kmeans_init)
         if args.latent_dim is not None:
             options["latent_dim"] = args.latent_dim
+    elif args.quantizer == "prism":  # the preset's values unless given (PRISM Sec. 4.1 / the official code)
+        given = {"epochs": args.epochs, "beta": args.beta, "learning_rate": args.lr, "batch_size": args.batch_size,
+                 "latent_dim": args.latent_dim, "max_minutes": args.max_minutes}
+        options.update({key: value for key, value in given.items() if value is not None}, preset=args.preset)
+        for switch in args.without or []:
+            options[f"use_{switch}"] = False
+        if args.lightgcn_max_minutes is not None:
+            options["lightgcn"] = {"max_minutes": args.lightgcn_max_minutes}
     else:
         options.update(balanced=args.balanced, iterations=args.kmeans_iterations)
     summary = run_build_sids(args.data, args.out, args.quantizer, args.levels, args.codebook_size, args.collisions,
@@ -328,14 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--overwrite", action="store_true")
     v = sids.add_argument_group("RQ-VAE / VQ-VAE")
-    v.add_argument("--epochs", type=POSITIVE, default=100)
-    v.add_argument("--beta", type=_number(float, 0), default=0.25, help="commitment weight (0.25 TIGER/DECOR, 1.0 ComeIR)")
-    v.add_argument("--lr", type=_number(float, 0, strict=True), default=1e-3)
-    v.add_argument("--batch-size", type=POSITIVE, default=1024)
+    v.add_argument("--epochs", type=POSITIVE, default=None, help="default 100 (PRISM: its preset's 500)")
+    v.add_argument("--beta", type=_number(float, 0), default=None,
+                   help="commitment weight (default 0.25: TIGER/DECOR/PRISM; ComeIR uses 1.0)")
+    v.add_argument("--lr", type=_number(float, 0, strict=True), default=None, help="default 1e-3 (PRISM: 1e-4)")
+    v.add_argument("--batch-size", type=POSITIVE, default=None, help="default 1024 (PRISM: 512)")
     v.add_argument("--latent-dim", type=POSITIVE, default=None)
     v.add_argument("--ema", action="store_true", help="EMA codebook updates")
     v.add_argument("--no-dead-code-reset", action="store_true")
     v.add_argument("--no-kmeans-init", action="store_true")
+    p = sids.add_argument_group("PRISM (Purified Semantic Quantizer; LightGCN, popularity and category tags)")
+    p.add_argument("--preset", default="paper", choices=("paper", "official"),
+                   help="paper: PRISM Sec. 3.3 / 4.1; official: the authors' code at commit 2c5e414")
+    p.add_argument("--without", action="append", choices=("acd", "hsa", "dhr"),
+                   help="Table 4 ablation: switch a component off (repeatable)")
+    p.add_argument("--max-minutes", type=_number(float, 0, strict=True), default=None,
+                   help="stop the quantizer's training after this many minutes")
+    p.add_argument("--lightgcn-max-minutes", type=_number(float, 0, strict=True), default=None,
+                   help="stop LightGCN's training after this many minutes (cached in the prepared folder)")
     k = sids.add_argument_group("RQ-KMeans")
     k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
     k.add_argument("--kmeans-iterations", type=POSITIVE, default=50)

@@ -14,5 +14,5 @@ READER_FORMATS = ("two-file", "amazon2014", "amazon2023", "amazon2023-hub", "yel
 DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "category_path", "description")
 
 #: Quantizers ``hf-genrec build-sids`` fits, and how colliding SIDs are handled.
-QUANTIZERS = ("rqkmeans", "rqvae", "vqvae")
-COLLISION_MODES = ("suffix", "sinkhorn", "none")
+QUANTIZERS = ("rqkmeans", "rqvae", "vqvae", "prism")
+COLLISION_MODES = ("suffix", "sinkhorn", "first_free", "none")

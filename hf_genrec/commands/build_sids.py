@@ -27,6 +27,50 @@ def reference_sid_tables(items) -> Dict[str, Any]:
     return tables
 
 
+def popularity_scores(train_counts) -> "torch.Tensor":
+    """PRISM's item popularity ``p_v`` (Eq. 4): ``log1p`` of the training interactions, min-max scaled to [0, 1]
+    (training counts only, no validation or test targets: ../shared/specs/prism.md Sec. 6)."""
+    import torch
+
+    logs = torch.log1p(torch.as_tensor(list(train_counts), dtype=torch.float32))
+    span = float(logs.max() - logs.min()) if len(logs) else 0.0
+    return (logs - logs.min()) / span if span > 0 else torch.zeros_like(logs)
+
+
+def prism_inputs(prepared_dir, prepared, content, encoder_name: str, levels: int,
+                 options: Dict[str, Any]) -> Dict[str, Any]:
+    """What PRISM's Purified Semantic Quantizer reads besides the content embeddings (Sec. 3.3): LightGCN
+    collaborative embeddings (trained once, cached in the prepared folder; ``options["lightgcn"]`` are
+    :func:`~hf_genrec.embeddings.train_lightgcn` options), popularity from the training counts, and the category
+    tags of each level with their text embeddings (the content encoder). Returns the quantizer input
+    ``concat(e_cont, e_collab)``, the quantizer options (preset applied) and the fit inputs."""
+    import torch
+
+    from ..data.tags import build_tag_hierarchy, encode_tags
+    from ..embeddings import collab_embeddings, load_collab_embeddings
+    from ..quantization.prism import PRESETS
+
+    options = dict(options)
+    preset = options.pop("preset", "paper")
+    if preset not in PRESETS:
+        raise ValueError(f"PRISM quantizer preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    collab = collab_embeddings(prepared_dir, **options.pop("lightgcn", {}))
+    collab_meta = load_collab_embeddings(prepared_dir)[1]
+    content = torch.as_tensor(content, dtype=torch.float32)
+    tags = build_tag_hierarchy(prepared.items, levels=levels)
+    if not any(int(n) for n in tags.num_classes):
+        raise ValueError(f"{prepared_dir}: no item has a category_path, so PRISM's tags (HSA, Eq. 6-7) are empty; "
+                         "pass quantizer option use_hsa=False for a dataset without categories")
+    quantizer_options = {**PRESETS[preset], **options, "content_dim": int(content.shape[1]),
+                         "collab_dim": int(collab.shape[1])}
+    return {"embeddings": torch.cat([content, collab.float()], 1), "quantizer_options": quantizer_options,
+            "fit_options": {"popularity": popularity_scores(prepared.items["train_count"]),
+                            "tag_labels": tags.labels, "tag_embeddings": encode_tags(tags, encoder_name)},
+            "tags": tags, "report": {"preset": preset, "lightgcn": {k: collab_meta.get(k) for k in (
+                "validation_recall@20", "best_validation_recall@20", "best_epoch", "epochs_run", "stopped", "options") if k in collab_meta},
+                "tag_classes": [int(n) for n in tags.num_classes]}}
+
+
 def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quantizer: str = "rqkmeans",
                    levels: int = 3, codebook_size: int = 256, collisions: str = "suffix", seed: int = 0,
                    quantizer_options: Optional[Dict[str, Any]] = None, overwrite: bool = False) -> Dict[str, Any]:
@@ -38,7 +82,8 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
     import torch
 
     from ..embeddings import load_item_embeddings
-    from ..quantization import build_semantic_ids, code_usage, sid_quality
+    from ..data.tags import save_tags
+    from ..quantization import build_semantic_ids, code_usage, prism_table3, sid_quality
     from ..tokenization import SIDTokenizer
     from ..utils.plots import plot_code_usage, plot_quantizer_history
 
@@ -49,9 +94,16 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         embeddings, embedding_meta = load_item_embeddings(prepared_dir)
         if len(embeddings) != prepared.num_items:
             raise ValueError(f"{prepared_dir}: {len(embeddings)} embeddings for {prepared.num_items} items; re-run prepare")
+        fit_options, prism = None, None
+        if quantizer == "prism":  # content + LightGCN + popularity + tags (PRISM Sec. 3.3)
+            prism = prism_inputs(prepared_dir, prepared, embeddings, embedding_meta.get("model"), levels,
+                                 quantizer_options or {})
+            embeddings, quantizer_options, fit_options = (prism["embeddings"], prism["quantizer_options"],
+                                                          prism["fit_options"])
         t = time.perf_counter()
         fitted, sids = build_semantic_ids(embeddings, quantizer, levels=levels, codebook_size=codebook_size,
-                                          collisions=collisions, seed=seed, quantizer_options=quantizer_options)
+                                          collisions=collisions, seed=seed, quantizer_options=quantizer_options,
+                                          fit_options=fit_options)
         seconds = round(time.perf_counter() - t, 3)
         tokenizer = SIDTokenizer.from_sids(sids.codes, sids.codebook_sizes, collisions=collisions,
                                            item_keys=prepared.items["item_id"])
@@ -67,9 +119,15 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
             "quantizer": fitted.config.to_dict(), "seconds": seconds, **sids.summary(),
             "round_trip_ok": round_trip,
             "reference_sids": {name: sid_quality(codes, sizes) for name, (codes, sizes) in published.items()},
+            "prism_table3": prism_table3(sids.raw_codes, fitted.codebook_sizes),  # PRISM Table 3, before dedup
         }
+        if prism is not None:
+            summary["prism"] = prism["report"]
         with atomic_output_dir(out, overwrite, inputs=[prepared_dir], command="build-sids") as tmp:
             fitted.save_pretrained(tmp / "quantizer")
+            if prism is not None:  # the tags the recommender's SSA classifies (Eq. 15)
+                save_tags(tmp / "tags", prism["tags"], prism["fit_options"]["tag_embeddings"],
+                          embedding_meta.get("model"))
             tokenizer.save_pretrained(tmp / "tokenizer")
             tables = {f"{quantizer} (raw)": (sids.raw_codes, fitted.codebook_sizes),
                       f"{quantizer} + {collisions}": (sids.codes, sids.codebook_sizes)}

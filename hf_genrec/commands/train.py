@@ -85,8 +85,24 @@ def _item_embeddings(prepared_dir, sids_dir):
     return load_item_embeddings(prepared_dir)[0]
 
 
+def _collab_embeddings(prepared_dir, sids_dir):
+    from ..embeddings import load_collab_embeddings
+
+    return load_collab_embeddings(prepared_dir)[0]
+
+
+def _item_tags(prepared_dir, sids_dir):
+    from ..data.tags import load_tags
+
+    folder = Path(sids_dir) / "tags"
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} is missing (hf-genrec build-sids --quantizer prism writes it)")
+    return load_tags(folder)[0].labels
+
+
 #: where each :class:`~hf_genrec.modeling_utils.ItemFeature` source is read from: ``(prepared, sids) -> value``
-FEATURE_SOURCES = {"item_embeddings": _item_embeddings, "quantizer_codebooks": _quantizer_codebooks}
+FEATURE_SOURCES = {"item_embeddings": _item_embeddings, "quantizer_codebooks": _quantizer_codebooks,
+                   "collab_embeddings": _collab_embeddings, "item_tags": _item_tags}
 
 
 def load_item_features(model_type: str, model_options: Dict[str, Any], tokenizer, prepared_dir,

@@ -9,12 +9,17 @@
   between the item and the candidate SID's reconstruction), rounded to a one-to-one assignment.
   Movers that do not fit in their prefix (more movers than free codes) take the nearest free SID found
   by a beam search over all levels. The result is collision-free; the added distortion is reported.
+* ``first_free`` (compatible with PRISM's official code, commit 2c5e414, whose ID-space "Sinkhorn" step in
+  effect does this): in every group of identical SIDs the first item (lowest item id) keeps it; each other
+  item takes the lowest-index free last-level code under its own prefix. A full prefix falls back to the
+  lowest free SID sharing the longest possible prefix. No embeddings are needed.
 * ``none``: keep collisions; a shared SID stands for several items and generation ranks each item by
   its best SID score.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -22,7 +27,7 @@ import torch
 
 from .kmeans import squared_distances
 
-COLLISION_MODES = ("suffix", "sinkhorn", "none")
+COLLISION_MODES = ("suffix", "sinkhorn", "first_free", "none")
 
 
 def suffix_codes(codes: torch.Tensor) -> Tuple[torch.Tensor, int]:
@@ -205,6 +210,36 @@ def sinkhorn_codes(codes: torch.Tensor, quantizer, embeddings: torch.Tensor, eps
     return codes, report
 
 
+def _lowest_free_sid(sid: Sequence[int], sizes: Sequence[int], used: set) -> Tuple[Tuple[int, ...], int]:
+    """The lexicographically lowest SID not in ``used`` that shares the longest prefix with ``sid``;
+    returns it and the length of the shared prefix."""
+    for keep in range(len(sizes) - 1, -1, -1):
+        for suffix in itertools.product(*(range(size) for size in sizes[keep:])):
+            candidate = tuple(sid[:keep]) + suffix
+            if _sid_key(np.asarray([candidate]), sizes)[0] not in used:
+                return candidate, keep
+    raise RuntimeError("no free SID left")  # pragma: no cover - capacity is checked by the caller
+
+
+def first_free_codes(codes: torch.Tensor, sizes: Sequence[int]) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """Collision-free SIDs the way PRISM's official code ends up assigning them (see module docstring)."""
+    codes = torch.as_tensor(codes, dtype=torch.long).clone()
+    if len(codes) > float(np.prod([float(s) for s in sizes])):
+        raise ValueError(f"{len(codes)} items cannot get unique SIDs from codebook sizes {list(sizes)}")
+    array = codes.numpy()
+    keys = _sid_key(array, sizes)
+    _, first = np.unique(keys, return_index=True)
+    used = set(keys[first].tolist())
+    movers = np.setdiff1d(np.arange(len(codes)), first)
+    outside = 0
+    for item in movers.tolist():
+        sid, kept = _lowest_free_sid(array[item].tolist(), sizes, used)
+        codes[item] = torch.tensor(sid)
+        used.add(_sid_key(np.asarray([sid]), sizes)[0])
+        outside += kept < len(sizes) - 1
+    return codes, {"moved_items": int(len(movers)), "moved_outside_prefix": int(outside)}
+
+
 def resolve_collisions(codes: torch.Tensor, mode: str, quantizer=None, embeddings: Optional[torch.Tensor] = None,
                        **options) -> Tuple[torch.Tensor, List[int], Dict[str, Any]]:
     """Apply a collision mode; returns ``(codes, codebook_sizes, report)``."""
@@ -216,6 +251,9 @@ def resolve_collisions(codes: torch.Tensor, mode: str, quantizer=None, embedding
     if mode == "suffix":
         new_codes, suffix_size = suffix_codes(codes)
         return new_codes, sizes + [suffix_size], {"mode": "suffix", "suffix_codebook_size": suffix_size}
+    if mode == "first_free":
+        new_codes, report = first_free_codes(codes, sizes)
+        return new_codes, sizes, {"mode": "first_free", **report}
     if quantizer is None or embeddings is None:
         raise ValueError("collisions='sinkhorn' needs the fitted quantizer and the item embeddings")
     new_codes, report = sinkhorn_codes(codes, quantizer, embeddings, **options)

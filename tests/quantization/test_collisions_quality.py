@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.quantization import (build_quantizer, build_semantic_ids, parse_sid_tokens, prefix_collision_rates,
-                                    resolve_collisions, sid_quality, suffix_codes)
+                                    prefix_duplicate_rates, prism_table3, resolve_collisions, sid_quality, suffix_codes)
 from hf_genrec.quantization.collisions import round_plan, sinkhorn_plans
 
 
@@ -97,6 +97,35 @@ def test_quality_numbers_by_hand():
     assert uniform["perplexity"] == [8.0] and uniform["collision_rate"] == 0.0
     with pytest.raises(ValueError, match="codebook sizes"):
         sid_quality(codes, [2])
+
+
+def test_table3_duplicate_rate_and_perplexity_by_hand():
+    codes = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 2], [1, 1, 2], [1, 1, 3], [1, 1, 3]])
+    # unique prefixes: {0, 1}, {00, 01, 11}, {000, 012, 112, 113} among 6 items
+    assert prefix_duplicate_rates(codes) == pytest.approx([1 - 2 / 6, 1 - 3 / 6, 1 - 4 / 6])
+    assert prefix_collision_rates(codes)[2] == pytest.approx(4 / 6)  # the other definition: items in shared SIDs
+    quality = sid_quality(codes, [2, 2, 4])
+    assert quality["duplicate_rate_per_level"] == pytest.approx([0.666667, 0.5, 0.333333], abs=1e-6)
+    assert quality["duplicate_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    h = -(1 / 3 * math.log(1 / 3) + 2 / 3 * math.log(2 / 3))
+    assert quality["perplexity"] == pytest.approx([2.0, math.exp(h), 3.0], abs=1e-3)  # level 3 uses 3 codes evenly
+    assert quality["perplexity_mean"] == pytest.approx((5 + math.exp(h)) / 3, abs=1e-3)
+    row = prism_table3(codes, [2, 2, 4])
+    assert row["cr_layer_2"] == pytest.approx(0.5) and row["cr_final"] == pytest.approx(1 / 3)
+    assert row["perplexity"] == quality["perplexity_mean"]
+
+
+def test_table3_collision_rates_reproduce_the_papers_beauty_counts():
+    """PRISM on Beauty: 12,101 items, 9,975 distinct 2-prefixes, 217 items colliding at the last level
+    -> CR Layer 2 = 17.57 %, CR Final = 1.79 % (Table 3)."""
+    n, prefixes, colliding = 12101, 9975, 217
+    first = np.arange(prefixes)
+    again = np.arange(n - prefixes)  # these items reuse the first prefixes
+    last = np.concatenate([np.zeros(prefixes), np.ones(n - prefixes - colliding), np.zeros(colliding)])
+    index = np.concatenate([first, again])
+    codes = np.stack([index // 256, index % 256, last], 1).astype(np.int64)
+    row = prism_table3(codes, [256, 256, 256])
+    assert round(100 * row["cr_layer_2"], 2) == 17.57 and round(100 * row["cr_final"], 2) == 1.79
 
 
 def test_parse_published_sid_tokens():

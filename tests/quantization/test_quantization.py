@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.quantization import QUANTIZERS, Quantizer, build_quantizer, kmeans, sid_quality
+from hf_genrec.quantization.autoencoder import TrainingLossMonitor, warmup_cosine
 from hf_genrec.quantization.kmeans import balanced_assignment, squared_distances
 
 
@@ -163,3 +164,37 @@ def test_vae_quantizers_cut_collisions_on_structured_data():
     shallow.fit(x), deep.fit(x)
     assert sid_quality(deep.encode(x), deep.codebook_sizes)["collision_rate"] < \
         sid_quality(shallow.encode(x), shallow.codebook_sizes)["collision_rate"]
+
+
+def test_warmup_cosine_schedule_and_loss_monitor():
+    assert [warmup_cosine(s, 100, 0.1, 0.01) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert warmup_cosine(10, 100, 0.1, 0.01) == pytest.approx(1.0)
+    assert warmup_cosine(55, 100, 0.1, 0.01) == pytest.approx(0.01 + 0.99 * 0.5)  # half-way down the cosine
+    assert warmup_cosine(100, 100, 0.1, 0.01) == pytest.approx(0.01)
+    layer = torch.nn.Linear(1, 1)
+    monitor = TrainingLossMonitor(patience=3, min_delta=0.0, keep_best=True)
+    stops = []
+    for epoch, loss in enumerate([5.0, 4.0, 4.5, 4.2, 4.1]):
+        with torch.no_grad():
+            layer.weight.fill_(loss)
+        stops.append(monitor.update(epoch, loss, layer))
+    assert stops == [False, False, False, False, True] and monitor.best_epoch == 1
+    monitor.restore_best(layer)
+    assert float(layer.weight.detach()) == 4.0
+
+
+def test_fit_early_stopping_keeps_the_best_epoch_and_time_budget():
+    x, _ = clustered(n=200, d=16)
+    # no epoch after the first improves by 1e9: stop after patience 1, restore epoch 0's weights
+    stopped = small_rqvae(epochs=5, early_stopping_patience=1, early_stopping_min_delta=1e9, keep_best=True,
+                          dead_code_reset=False)
+    report = stopped.fit(x)
+    assert (report["epochs_run"], report["best_epoch"], report["restored_best"]) == (2, 0, True)
+    one_epoch = small_rqvae(epochs=1, dead_code_reset=False)
+    one_epoch.fit(x)
+    assert all(torch.equal(v, one_epoch.state_dict()[k]) for k, v in stopped.state_dict().items())
+    assert small_rqvae(epochs=5, max_minutes=1e-9).fit(x)["epochs_run"] == 1
+    clipped = small_rqvae(epochs=2, lr_schedule="warmup_cosine", max_grad_norm=0.5).fit(x)
+    assert len(clipped["history"]) == 2
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        small_rqvae(lr_schedule="step")

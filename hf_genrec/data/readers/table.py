@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -305,13 +306,56 @@ def _looks_restricted(folder: Path) -> Tuple[bool, Optional[str]]:
     return names_yelp or states_restriction, first_line
 
 
+def _is_path_list(value: Any) -> bool:
+    """A list of category paths (raw Amazon 2014 ``categories``), as opposed to a flat list of names."""
+    return isinstance(value, (list, tuple)) and any(isinstance(p, (list, tuple)) for p in value)
+
+
+def _paths_of(value: Any) -> List[List[str]]:
+    if _is_path_list(value):
+        return [path for path in (to_string_list(p) for p in value if isinstance(p, (list, tuple))) if path]
+    flat = to_string_list(value)  # nothing, or a flat list of names: one path
+    return [flat] if flat else []
+
+
+def _store_category_path(paths: List[List[str]], root: Optional[str]) -> List[str]:
+    """The item's path in the store's own tree, without the root: the first path that starts at ``root``
+    (else the first path), minus its first name.
+
+    The first path, not the longest: Amazon lists an item's paths in no order of relevance, and the longest is
+    often in another store's tree (a toy's "Clothing, Shoes & Jewelry > ... > Costumes > Kids & Baby > Boys"),
+    which would mix trees at every level; the first path under the store's root is what ``read_amazon2014`` and
+    the P5 / S3-Rec data keep.
+    """
+    if not paths:
+        return []
+    chosen = next((path for path in paths if path[0] == root), paths[0])
+    return chosen[1:]
+
+
+def split_category_paths(values: Sequence[Any]) -> Tuple[List[List[str]], List[List[str]]]:
+    """Raw Amazon 2014 ``categories`` (a list of coarse-to-fine paths per item) -> ``(categories, category_path)``.
+
+    ``categories`` becomes the de-duplicated union of the item's names (as :func:`read_amazon2014` stores it) and
+    ``category_path`` the path under the dataset's root (its most frequent first name, e.g. "Toys & Games") with
+    that root dropped, stored like Beauty's ``category_tokens``: a list of names, coarse to fine.
+    """
+    paths = [_paths_of(value) for value in values]
+    roots = Counter(path[0] for item_paths in paths for path in item_paths)
+    root = roots.most_common(1)[0][0] if roots else None
+    union = [list(dict.fromkeys(name for path in item_paths for name in path)) for item_paths in paths]
+    return union, [_store_category_path(item_paths, root) for item_paths in paths]
+
+
 def read_two_file(folder: str | os.PathLike, name: Optional[str] = None) -> InteractionLog:
     """Read ``<folder>/interactions.tsv`` and (if present) ``<folder>/items.jsonl``.
 
     Columns are detected: the item column is ``item_id`` or ``business_id``; ``timestamp`` is optional
     (without it the file order within a user is chronological). Item fields map ``title``/``name`` to
     the title, ``brand``/``brand_inferred`` to the brand, ``categories`` to the flat categories and
-    ``category_path``/``category_tokens`` to the coarse-to-fine path. The source's 1-based
+    ``category_path``/``category_tokens`` to the coarse-to-fine path. A ``categories`` field holding a list of
+    category paths per item (Toys: raw Amazon 2014 metadata) is split by :func:`split_category_paths` into the
+    flat ``categories`` union and the ``category_path`` under the store's root. The source's 1-based
     ``item_idx`` is kept as ``source_item_idx`` (hf_genrec's 0-based ids equal it minus one on these
     files, because both number items by first appearance).
     """
@@ -335,6 +379,11 @@ def read_two_file(folder: str | os.PathLike, name: Optional[str] = None) -> Inte
         if key is None:
             raise DataFormatError(f"no item key column matching '{item_column}' among {sorted(item_cols)}", items_path,
                                   field=item_column)
+        if any(_is_path_list(value) for value in item_cols.get("categories", [])):  # Toys: raw Amazon paths
+            categories, paths = split_category_paths(item_cols["categories"])
+            item_cols["categories"] = categories
+            if _first_present(("category_path", "category_tokens"), item_cols) is None:
+                item_cols["category_path"] = paths
         item_mapping = ItemColumns(
             item=key,
             title=_first_present(("title", "name"), item_cols),
