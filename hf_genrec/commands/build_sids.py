@@ -54,7 +54,9 @@ def prism_inputs(prepared_dir, prepared, content, encoder_name: str, levels: int
     preset = options.pop("preset", "paper")
     if preset not in PRESETS:
         raise ValueError(f"PRISM quantizer preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    collab = collab_embeddings(prepared_dir, **options.pop("lightgcn", {}))
+    lightgcn = dict(options.pop("lightgcn", {}))  # train_lightgcn options, also as flat lightgcn_<name> keys
+    lightgcn.update({key[len("lightgcn_"):]: options.pop(key) for key in list(options) if key.startswith("lightgcn_")})
+    collab = collab_embeddings(prepared_dir, **lightgcn)
     collab_meta = load_collab_embeddings(prepared_dir)[1]
     content = torch.as_tensor(content, dtype=torch.float32)
     tags = build_tag_hierarchy(prepared.items, levels=levels)

@@ -47,11 +47,13 @@ class DataRecipe:
     codebook_size: int = 256
     collisions: str = "suffix"
     quantizer_options: Tuple[Tuple[str, Any], ...] = ()
+    text_fields: Tuple[str, ...] = ()  # the item text of the content embeddings (empty: hf_genrec's default)
 
     @property
     def key(self) -> str:
         options = "".join(f"-{k}{v}" for k, v in self.quantizer_options)
-        return (f"{self.dataset}-h{self.max_history}/{self.quantizer}-{self.levels}x{self.codebook_size}-"
+        text = f"-{'_'.join(self.text_fields)}" if self.text_fields else ""
+        return (f"{self.dataset}-h{self.max_history}{text}/{self.quantizer}-{self.levels}x{self.codebook_size}-"
                 f"{self.collisions}{options}")
 
 
@@ -91,6 +93,17 @@ def find_published(paper: str, table: str, dataset: str, method: Optional[str] =
 BEAUTY20 = DataRecipe("amazon-beauty-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
 BEAUTY30_INTRR = DataRecipe("amazon-beauty-2014", 30, "rqkmeans", 3, 128, "suffix")
 SYNTHETIC = DataRecipe("synthetic", 10, "rqkmeans", 3, 64, "suffix")
+#: PRISM (Sec. 4.1): histories of 20, content text without categories (they become HSA's tags), 3 x 256 SIDs,
+#: Sinkhorn deduplication; the quantizer and LightGCN get 15 and 10 minutes on CPU (GPU scale: 500 epochs each)
+PRISM_CPU_FIT = (("max_minutes", 15), ("lightgcn_max_minutes", 10))
+BEAUTY20_PRISM = DataRecipe("amazon-beauty-2014", 20, "prism", 3, 256, "sinkhorn", PRISM_CPU_FIT, ("title", "brand"))
+BEAUTY20_PRISM_OFFICIAL = DataRecipe("amazon-beauty-2014", 20, "prism", 3, 256, "first_free",
+                                     (("preset", "official"), *PRISM_CPU_FIT), ("title", "brand"))
+TOYS20_PRISM = DataRecipe("amazon-toys-2014", 20, "prism", 3, 256, "sinkhorn", PRISM_CPU_FIT, ("title", "brand"))
+SPORTS20_PRISM = DataRecipe("amazon-sports-2014", 20, "prism", 3, 256, "sinkhorn", PRISM_CPU_FIT,
+                            ("brand", "categories"))  # Sports has no titles: content from brand and categories
+TOYS20 = DataRecipe("amazon-toys-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
+SPORTS20 = DataRecipe("amazon-sports-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
 
 CPU_BUDGET = 45  # minutes of training per run in the CPU tier
 #: what issue [4/8] found to speed up budgeted CPU training without changing the model (docs/performance.md)
@@ -98,6 +111,50 @@ LAPTOP_RECIPE = {"training.group_by_length": True, "training.mixed_precision": "
                  "training.schedule_over": "max_minutes", "training.warmup_steps": 200}
 
 # ---------------------------------------------------------------------------------------------- experiments
+def _cpu(**extra) -> Dict[str, Dict[str, Any]]:
+    """The tiers of a T5-size run: 45 minutes with validation on 3,000 random users in the CPU tier."""
+    return {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, **extra}, "gpu": {},
+            "test": {"training.max_steps": 4}}
+
+
+def prism_experiments() -> Tuple[Experiment, ...]:
+    """PRISM's rows: the paper preset on each dataset, the official preset, Table 4's six ablations, the TIGER
+    baselines of Toys and Sports (Beauty's is ``tiger-beauty``)."""
+    def ablated(key: str, label: str, recipe: DataRecipe, **model) -> Experiment:
+        overrides = {f"model.{name}": value for name, value in model.items()}
+        tiers = {tier: {**options, **overrides} for tier, options in _cpu().items()}
+        return Experiment(key, label, "prism_beauty.yaml", recipe, tiers, compare_with=(f"prism/4/{label}",))
+
+    no_acd = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_acd", False), *PRISM_CPU_FIT)})
+    no_hsa = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_hsa", False), *PRISM_CPU_FIT)})
+    no_dhr = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_dhr", False), *PRISM_CPU_FIT)})
+    no_time = {"model.time_encoding": "position"}  # Toys has no timestamps (Eq. 10's P_time needs them)
+    return (
+        Experiment("prism-beauty", "PRISM (paper settings)", "prism_beauty.yaml", BEAUTY20_PRISM, _cpu(),
+                   compare_with=("prism/2/PRISM", "prism/4/PRISM (Full)")),
+        Experiment("prism-beauty-official", "PRISM (official code's settings)", "prism_beauty_official.yaml",
+                   BEAUTY20_PRISM_OFFICIAL, _cpu(), compare_with=("prism/2/PRISM",)),
+        Experiment("prism-toys", "PRISM (paper settings; no timestamps: position table for P_time)",
+                   "prism_beauty.yaml", TOYS20_PRISM, {t: {**o, **no_time} for t, o in _cpu().items()},
+                   compare_with=("prism/2/PRISM",)),
+        Experiment("prism-sports", "PRISM (paper settings; content from brand and categories only)",
+                   "prism_beauty.yaml", SPORTS20_PRISM, _cpu(), compare_with=("prism/2/PRISM",),
+                   note="Sports has no titles: the content embeddings come from brand and category names"),
+        Experiment("tiger-toys", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", TOYS20,
+                   _cpu(**{"training.eval_num_beams": 20, "training.warmup_steps": 500}),
+                   compare_with=("prism/2/TIGER",)),
+        Experiment("tiger-sports", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", SPORTS20,
+                   _cpu(**{"training.eval_num_beams": 20, "training.warmup_steps": 500}),
+                   compare_with=("prism/2/TIGER",)),
+        ablated("prism-beauty-wo-acd", "w/o ACD", no_acd),
+        ablated("prism-beauty-wo-hsa", "w/o HSA", no_hsa),
+        ablated("prism-beauty-wo-dhr", "w/o DHR", no_dhr),
+        ablated("prism-beauty-wo-dsi", "w/o DSI", BEAUTY20_PRISM, use_dsi=False),
+        ablated("prism-beauty-wo-ssa", "w/o SSA", BEAUTY20_PRISM, use_ssa=False),
+        ablated("prism-beauty-wo-ats", "w/o ATS", BEAUTY20_PRISM, use_ats=False),
+    )
+
+
 EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     Experiment("sasrec-beauty", "SASRec (CE)", "sasrec_beauty.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
@@ -150,6 +207,9 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                 "gpu": {}, "test": {"training.max_steps": 4}},
                note="not a paper row: ComeIR does not report Beauty; a small random backbone instead of Qwen3-0.6B; "
                     "the laptop recipe (its step is 1.7x faster in bf16, docs/performance.md)"),
+    # PRISM (issue [5/8]): Table 2 (Beauty, Toys, Sports) and Table 4 (ablations on Beauty); every CPU run gets the
+    # same 45 minutes as the TIGER it is compared with
+    *prism_experiments(),
     Experiment("sasrec-synthetic", "SASRec (CE)", "sasrec_synthetic.yaml", SYNTHETIC,
                {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
     Experiment("tiger-synthetic", "TIGER (small)", "tiger_synthetic.yaml", SYNTHETIC,
@@ -165,6 +225,16 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
+    ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official"),
+                      "PRISM Table 2 (Beauty, histories of 20): PRISM against TIGER"),
+    ReproductionTable("prism", "2", "toys", ("tiger-toys", "prism-toys"),
+                      "PRISM Table 2 (Toys, histories of 20; the Toys data have no timestamps)"),
+    ReproductionTable("prism", "2", "sports", ("tiger-sports", "prism-sports"),
+                      "PRISM Table 2 (Sports, histories of 20; content from brand and categories only: no titles)"),
+    ReproductionTable("prism", "4", "beauty", ("prism-beauty", "prism-beauty-wo-acd", "prism-beauty-wo-hsa",
+                                               "prism-beauty-wo-dhr", "prism-beauty-wo-dsi", "prism-beauty-wo-ssa",
+                                               "prism-beauty-wo-ats"),
+                      "PRISM Table 4 (Beauty): each component removed"),
     ReproductionTable("hf_genrec", "smoke", "synthetic", ("sasrec-synthetic", "tiger-synthetic"),
                       "Embedded default: the harness end to end"),
 )}

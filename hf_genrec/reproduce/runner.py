@@ -57,7 +57,8 @@ def prepare_recipe(recipe: DataRecipe, data_root: Path, shared: Optional[str] = 
             source = raw
         else:
             source = shared_datasets(shared) / recipe.dataset
-        run_prepare(source, prepared, config=PrepareConfig(max_history=recipe.max_history),
+        text = {"text_fields": recipe.text_fields} if recipe.text_fields else {}
+        run_prepare(source, prepared, config=PrepareConfig(max_history=recipe.max_history, **text),
                     encoder=encoder or DEFAULT_ENCODER, overwrite=True)
     if not (sids / "summary.json").exists():
         run_build_sids(prepared, sids, recipe.quantizer, recipe.levels, recipe.codebook_size, recipe.collisions,
