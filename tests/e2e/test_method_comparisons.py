@@ -80,3 +80,23 @@ def test_small_tiger_trained_with_transformers_trainer_beats_most_popular(embedd
     print(f"TIGER recall@10 {result.metrics['recall@10']:.4f} vs most-popular {popular['recall@10']:.4f}")
     assert result.metrics["recall@10"] > 1.5 * popular["recall@10"]
     assert result.groups["popular"]["users"] > 0
+
+
+def test_prism_against_tiger_on_the_embedded_default(embedded_default, tmp_path):
+    """PRISM's acceptance on the embedded default: PRISM (its own SIDs from the Purified Semantic Quantizer, Sinkhorn
+    deduplication) against TIGER (RQ-KMeans SIDs + suffix) with the same recommender size and training budget."""
+    import shutil
+
+    from hf_genrec.commands.build_sids import run_build_sids
+
+    prepared = tmp_path / "prepared"
+    shutil.copytree(embedded_default["prepared"], prepared)  # LightGCN caches its embeddings in the prepared folder
+    run_build_sids(prepared, tmp_path / "prism_sids", "prism", levels=3, codebook_size=64, collisions="sinkhorn",
+                   quantizer_options={"epochs": 100, "max_minutes": 2, "lightgcn": {"max_minutes": 1}})
+    t5 = {"hidden_size": 64, "intermediate_size": 256, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
+          "d_kv": 16, "max_history": 10}
+    tiger = _recall_at_10(embedded_default, tmp_path, "tiger", {"type": "tiger", **t5})
+    prism_data = {"prepared": str(prepared), "sids": str(tmp_path / "prism_sids")}
+    prism = _recall_at_10(prism_data, tmp_path, "prism", {"type": "prism", **t5, "moe_dim": 64})
+    print(f"test recall@10: PRISM {prism:.4f} vs TIGER {tiger:.4f}")
+    assert prism > tiger
