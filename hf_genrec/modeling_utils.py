@@ -324,6 +324,13 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         if empty:
             raise ValueError(f"the histories of batch rows {empty[:10]} are empty: every history needs at least one item")
 
+    def target_items_of(self, labels: torch.Tensor) -> torch.Tensor:
+        """Item ids of target SIDs ``[B, L]`` (the lowest id of a SID shared by several items)."""
+        items = self.catalog_trie(labels.device).first_items_of_codes(labels)
+        if bool((items < 0).any()):
+            raise ValueError("a target SID is not in the model's catalog")
+        return items
+
     # ------------------------------------------------------------------ scores
     def level_log_probs(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         """Log-probabilities of level ``level``'s codes from ``GenRecOutput.logits[:, level]`` ``[..., K_max]``."""

@@ -155,6 +155,14 @@ class CatalogTrie:
             node = nxt
         return node
 
+    def first_items_of_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Item id ``[B]`` of code tuples ``[B, L]``: the lowest id among the items sharing the SID, ``-1`` when the
+        tuple is not a catalog SID."""
+        sid = self.sid_of_codes(codes)
+        items = torch.full_like(sid, -1)
+        items[sid >= 0] = self.sid_items[self.sid_item_offsets[sid[sid >= 0]]]
+        return items
+
     @property
     def num_items(self) -> int:
         return len(self.item_sid)

@@ -87,12 +87,7 @@ class PrismForGenerativeRecommendation(TigerForGenerativeRecommendation):
             self.ssa_regressors = nn.ModuleList([nn.Linear(d, config.codebook_dim) for _ in range(L)])
             self.ssa_classifiers = nn.ModuleList([nn.Linear(d, config.tag_classes[level] + 1)
                                                   for level in range(tag_levels)])
-        with torch.no_grad():  # the added modules get N(0, 0.02) weights and zero biases, like TIGER's
-            for name, module in self.named_modules():
-                if name.startswith(("id_embedding", "dsi", "ssa_")) and isinstance(module, (nn.Linear, nn.Embedding)):
-                    nn.init.normal_(module.weight, std=0.02)
-                    if getattr(module, "bias", None) is not None:
-                        nn.init.zeros_(module.bias)
+        self.init_added_modules(std=0.02)  # N(0, 0.02) weights and zero biases, like TIGER's added modules
 
     # ------------------------------------------------------------------ inputs (Eq. 10-14)
     def _codewords(self, codes: torch.Tensor) -> torch.Tensor:
@@ -149,24 +144,15 @@ class PrismForGenerativeRecommendation(TigerForGenerativeRecommendation):
                 prefix = trie.next_prefix(level, prefix.clamp(min=0), labels[:, level].clamp(min=0))
         return torch.stack(counts, 1)
 
-    def target_temperatures(self, labels: torch.Tensor, training: bool) -> Optional[torch.Tensor]:
-        """``tau(N_l)`` ``[B, L']`` of Eq. 17 for the training loss (``training``) or for teacher-forced scores that
-        match decoding (``ats_at_decoding``); ``None`` where the temperature is 1."""
-        if not self.config.use_ats or not (training or self.config.ats_at_decoding):
+    def target_temperatures(self, labels: torch.Tensor) -> Optional[torch.Tensor]:
+        """``tau(N_l)`` ``[B, L']`` of Eq. 16 at the targets' prefixes (``None`` without ATS): the training loss's
+        temperatures (Eq. 17), and those of the teacher-forced scores when ``ats_at_decoding``."""
+        if not self.config.use_ats:
             return None
         schedule, branching = self.temperature_schedule(), self.target_branching(labels)
         return torch.stack([schedule(level, branching[:, level]) for level in range(labels.shape[1])], 1)
 
     # ------------------------------------------------------------------ SSA (Eq. 15)
-    def _target_items(self, labels: torch.Tensor, target_items: Optional[torch.Tensor]) -> torch.Tensor:
-        if target_items is not None:
-            return target_items.long()
-        trie = self.catalog_trie(labels.device)
-        sid = trie.sid_of_codes(labels.clamp(min=0))
-        if bool((sid < 0).any()):
-            raise ValueError("some labels are not catalog SIDs: pass target_items for SSA's tag targets")
-        return trie.sid_items[trie.sid_item_offsets[sid]]
-
     def ssa_loss(self, decoder_states: torch.Tensor, labels: torch.Tensor,
                  target_items: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Eq. 15: ``||phi_reg^{(l)}(o_l) - q_l||^2`` (or ``1 - cos``) and ``CE(phi_cls^{(l)}(o_l), t_l)`` (PAD tags
@@ -212,16 +198,16 @@ class PrismForGenerativeRecommendation(TigerForGenerativeRecommendation):
                             output_hidden_states=want_states)
         vocab_logits = out.logits
         scoring_codes = labels if labels is not None else torch.zeros(B, 1, dtype=torch.long, device=input_ids.device)
-        decode_tau = self.target_temperatures(scoring_codes, training=False)
-        scored = vocab_logits if decode_tau is None else vocab_logits / decode_tau[..., None].to(vocab_logits.dtype)
+        tau = self.target_temperatures(scoring_codes)  # one trie walk for the loss and the returned scores
+        tempered = vocab_logits if tau is None else vocab_logits / tau[..., None].to(vocab_logits.dtype)
+        scored = tempered if self.config.ats_at_decoding else vocab_logits
         if labels is None:
             return GenRecOutput(logits=self.level_logits(scored))
-        train_tau = self.target_temperatures(labels, training=True)
-        tempered = vocab_logits if train_tau is None else vocab_logits / train_tau[..., None].to(vocab_logits.dtype)
         terms = {"generation": self.sid_loss(tempered, labels)}  # Eq. 17
         loss = terms["generation"]
         if want_states:
-            terms.update(self.ssa_loss(out.decoder_hidden_states[-1], labels, self._target_items(labels, target_items)))
+            targets = target_items.long() if target_items is not None else self.target_items_of(labels)
+            terms.update(self.ssa_loss(out.decoder_hidden_states[-1], labels, targets))
             loss = loss + self.config.ssa_weight * (terms["ssa_regression"] + terms["ssa_tags"])  # Eq. 18
         return GenRecOutput(loss=loss, logits=self.level_logits(scored),
                             loss_terms={name: value.detach() for name, value in terms.items()})

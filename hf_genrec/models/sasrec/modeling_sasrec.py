@@ -109,14 +109,6 @@ class SASRecForSequentialRecommendation(GenRecPreTrainedModel):
         return user @ self.item_id_embeddings.weight[: self.config.num_items].T
 
     # ------------------------------------------------------------------ training
-    def target_items_of(self, labels: torch.Tensor) -> torch.Tensor:
-        """Item ids of target SIDs ``[B, L]`` (the first item of a SID shared by several)."""
-        trie = self.catalog_trie(labels.device)
-        sids = trie.sid_of_codes(labels)
-        if bool((sids < 0).any()):
-            raise ValueError("a target SID is not in the model's catalog")
-        return trie.sid_items[trie.sid_item_offsets[sids]]
-
     def forward(self, item_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
                 labels: Optional[torch.LongTensor] = None, target_items: Optional[torch.LongTensor] = None,
                 input_ids: Optional[torch.Tensor] = None, **kwargs) -> GenRecOutput:

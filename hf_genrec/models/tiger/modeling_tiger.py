@@ -138,11 +138,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
             real &= attention_mask.view(B, P // L, L).bool().all(-1)
         items = torch.full(real.shape, -1, dtype=torch.long, device=input_ids.device)
         if bool(real.any()):
-            trie = self.catalog_trie(input_ids.device)
-            sid = trie.sid_of_codes(codes[real])
-            found = torch.full_like(sid, -1)
-            found[sid >= 0] = trie.sid_items[trie.sid_item_offsets[sid[sid >= 0]]]
-            items[real] = found
+            items[real] = self.catalog_trie(input_ids.device).first_items_of_codes(codes[real])
         return items
 
     def _history(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor], user_ids: Optional[torch.Tensor],
