@@ -108,11 +108,18 @@ class T5BeamDecoder:
                                                    effective_linear_weight(b.layer[1].EncDecAttention.v) * final])
                                         for b in decoder.block]).t()
         scale = self.config.d_model ** -0.5 if getattr(self.config, "scale_decoder_outputs", False) else 1.0
-        self.head_weight = (effective_linear_weight(t5.lm_head) * (decoder.final_layer_norm.weight * scale)).t()
+        self._head_fold = own(decoder.final_layer_norm.weight * scale)
+        self.head_weight = self.head_for(effective_linear_weight(t5.lm_head))
         self.embed_weight = own(decoder.embed_tokens.weight)
         self._encoder_bias = self._relative_bias_table(encoder, own)
         self._decoder_bias = self._relative_bias_table(decoder, own)
         self._self_bias: Dict[int, torch.Tensor] = {}
+
+    def head_for(self, weight: torch.Tensor) -> torch.Tensor:
+        """The output matrix ``[d, V]`` that :meth:`step` multiplies the normalised decoder state with, for an output
+        embedding table ``weight [V, d]`` (the decoder's final norm weight and T5's output rescaling folded in). The
+        model's own head is :attr:`head_weight`; DECOR passes its fused table for ``output_embeddings='fused'``."""
+        return (weight * self._head_fold).t()
 
     @staticmethod
     def _relative_bias_table(stack, own) -> dict:
@@ -225,20 +232,28 @@ class T5BeamDecoder:
         return self._self_bias[position]
 
     @torch.no_grad()
-    def step(self, tokens: torch.Tensor, memory: EncoderMemory,
-             cache: Optional[DecoderCache] = None) -> Tuple[torch.Tensor, DecoderCache]:
-        """Feed the next token of every beam (``tokens [B, W, 1]``); return the logits ``[B, W, V]`` and the
-        cache extended by this position. ``cache`` must already be re-ordered to the same ``W`` beams."""
-        B, W, _ = tokens.shape
-        N, h, dk = B * W, self.heads, self.d_kv
-        inner = h * dk
+    def step(self, tokens: Optional[torch.Tensor], memory: EncoderMemory, cache: Optional[DecoderCache] = None,
+             inputs_embeds: Optional[torch.Tensor] = None,
+             head_weight: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, DecoderCache]:
+        """Feed the next token of every beam (``tokens [B, W, 1]``, or their embeddings ``inputs_embeds [B, W, d]``
+        in place of the token table's rows); return the logits ``[B, W, V]`` and the cache extended by this
+        position. ``cache`` must already be re-ordered to the same ``W`` beams. ``head_weight`` (from
+        :meth:`head_for`) replaces the model's output head."""
         workspace = self.workspace
         weight = self.embed_weight
-        x = torch.index_select(weight, 0, tokens.reshape(N),
-                               out=self._buffer(workspace, "dec_x", (N, weight.shape[1]), weight))
+        if inputs_embeds is not None:
+            B, W, d = inputs_embeds.shape
+            x = self._buffer(workspace, "dec_x", (B * W, d), weight)
+            x.copy_(inputs_embeds.reshape(B * W, d))
+        else:
+            B, W, _ = tokens.shape
+            x = torch.index_select(weight, 0, tokens.reshape(B * W),
+                                   out=self._buffer(workspace, "dec_x", (B * W, weight.shape[1]), weight))
+        N, h, dk = B * W, self.heads, self.d_kv
+        inner = h * dk
         start = cache.next_row if cache is not None else 0
         past = cache.length if cache is not None else 0
-        own_rows = start + torch.arange(N, device=tokens.device)
+        own_rows = start + torch.arange(N, device=x.device)
         rows = own_rows[:, None] if cache is None else torch.cat([cache.rows, own_rows[:, None]], 1)  # [N, t + 1]
         flat_rows = rows.reshape(-1)
         t = past + 1
@@ -268,5 +283,6 @@ class T5BeamDecoder:
                                                       memory.values[index], attn_mask=memory.mask_bias, scale=1.0)
             x.addmm_(torch.reshape(attended.transpose(1, 2), (N, inner)), block["cross_out"])
             self._feed_forward(x, block, self._normed(x, normed), hidden)
-        logits = torch.mm(self._normed(x, normed), self.head_weight).view(B, W, -1)
+        head = self.head_weight if head_weight is None else head_weight
+        logits = torch.mm(self._normed(x, normed), head).view(B, W, -1)
         return logits, DecoderCache(rows, W, start + N)

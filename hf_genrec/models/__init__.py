@@ -13,6 +13,7 @@ import inspect
 from typing import Any, Dict, Tuple, Type
 
 from .comeir import ComeIRConfig, ComeIRForGenerativeRecommendation
+from .decor import DecorConfig, DecorForGenerativeRecommendation
 from .intrr import IntRRConfig, IntRRForGenerativeRecommendation
 from .prism import PrismConfig, PrismForGenerativeRecommendation
 from .sasrec import SASRecConfig, SASRecForSequentialRecommendation
@@ -22,7 +23,7 @@ MODEL_TYPES: Dict[str, Tuple[Type, Type]] = {
     model_class.config_class.model_type: (model_class.config_class, model_class)
     for model_class in (TigerForGenerativeRecommendation, IntRRForGenerativeRecommendation,
                         ComeIRForGenerativeRecommendation, SASRecForSequentialRecommendation,
-                        PrismForGenerativeRecommendation)
+                        PrismForGenerativeRecommendation, DecorForGenerativeRecommendation)
 }
 
 
@@ -89,6 +90,7 @@ def build_model(model_type: str, tokenizer, **options: Any):
     return model
 
 
-__all__ = ["ComeIRConfig", "ComeIRForGenerativeRecommendation", "IntRRConfig", "IntRRForGenerativeRecommendation",
+__all__ = ["ComeIRConfig", "ComeIRForGenerativeRecommendation", "DecorConfig", "DecorForGenerativeRecommendation",
+           "IntRRConfig", "IntRRForGenerativeRecommendation",
            "MODEL_TYPES", "PrismConfig", "PrismForGenerativeRecommendation", "SASRecConfig", "SASRecForSequentialRecommendation", "TigerConfig", "TigerForGenerativeRecommendation", "build_model", "check_model_options",
            "model_classes"]

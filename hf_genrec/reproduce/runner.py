@@ -139,7 +139,9 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                   "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
                   "runs": runs, "baselines": baselines,
                   "published": {key: [row.__dict__ for ref in EXPERIMENTS[key].compare_with
-                                      for row in resolve_published(ref, spec.dataset)] for key in keys}}
+                                      for row in resolve_published(ref, spec.dataset)] for key in keys},
+                  "reference": spec.reference,
+                  "published_gains": published_gains(*spec.published_gains) if spec.published_gains else []}
         result["rows"] = summarise(result, keys)
         atomic_write_json(out / "results.json", result)
         atomic_write_text(out / "results.md", render_markdown(result))
@@ -239,6 +241,33 @@ def summarise(result: Dict[str, Any], keys: Sequence[str]) -> List[Dict[str, Any
     return rows
 
 
+def published_gains(paper: str, table: str, base: str) -> List[Dict[str, Any]]:
+    """A paper's relative gains (%) of every method of one table over its ``base`` method, per dataset it reports."""
+    from .registry import published_rows
+
+    rows = [row for row in published_rows() if row.paper == paper and row.table == table]
+    gains = []
+    for row in rows:
+        reference = next((r for r in rows if r.dataset == row.dataset and r.method == base), None)
+        if reference is None or row.method == base:
+            continue
+        gains.append({"dataset": row.dataset, "method": row.method,
+                      "gain_pct": {metric: (value / reference.metrics[metric] - 1.0) * 100.0
+                                   for metric, value in row.metrics.items() if reference.metrics.get(metric)}})
+    return gains
+
+
+def reference_gains(result: Dict[str, Any]) -> Dict[str, Dict[str, float]]:
+    """Each experiment's relative gain (%) of the mean metrics over the table's reference experiment (ours)."""
+    rows = {row["experiment"]: row for row in result["rows"]}
+    reference = rows.get(result.get("reference") or "")
+    if reference is None:
+        return {}
+    return {key: {metric: (row["ours"][metric]["mean"] / reference["ours"][metric]["mean"] - 1.0) * 100.0
+                  for metric in METRICS if metric in row["ours"] and reference["ours"].get(metric, {}).get("mean")}
+            for key, row in rows.items() if key != result["reference"]}
+
+
 def _format(value: Optional[float]) -> str:
     return "" if value is None else f"{value:.4f}"
 
@@ -277,6 +306,23 @@ def render_markdown(result: Dict[str, Any]) -> str:
         for published in row["published"]:
             cells = " | ".join(_format(published["metrics"].get(metric)) for metric in METRICS)
             lines.append(f"| {published['method']} | {published['source']} (reported) | {cells} | | |")
+    gains = reference_gains(result)
+    if gains:
+        label = next(row["label"] for row in result["rows"] if row["experiment"] == result["reference"])
+        lines += ["", f"Relative to **{label}** (ours, same data and budget):", "",
+                  "| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+        for row in result["rows"]:
+            if row["experiment"] in gains:
+                cells = " | ".join(f"{gains[row['experiment']][m]:+.1f}%" if m in gains[row["experiment"]] else ""
+                                   for m in METRICS)
+                lines.append(f"| {row['label']} | {cells} |")
+    if result.get("published_gains"):
+        metrics = sorted({m for g in result["published_gains"] for m in g["gain_pct"]})
+        lines += ["", "The paper's own relative gains over its base method (reported numbers, its datasets):", "",
+                  "| dataset | method | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+        for gain in result["published_gains"]:
+            cells = " | ".join(f"{gain['gain_pct'][m]:+.1f}%" if m in gain["gain_pct"] else "" for m in metrics)
+            lines.append(f"| {gain['dataset']} | {gain['method']} | {cells} |")
     lines += ["", "Time to pass the item-transition model on validation (Recall@10 on the run's validation users, "
               "training minutes without validation time):", "",
               "| method | seed | validation users | transition R@10 there | best validation R@10 | passed after |",

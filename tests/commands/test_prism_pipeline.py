@@ -5,10 +5,10 @@ import json
 import shutil
 
 import torch
+from helpers.tiny import train_tiny_t5_folder
 
 from hf_genrec.cli import main
 from hf_genrec.commands.build_sids import popularity_scores
-from hf_genrec.commands.train import run_train
 from hf_genrec.data.tags import load_tags
 
 
@@ -34,21 +34,8 @@ def test_build_sids_then_train_prism(prepared_synthetic, tmp_path):
     tags, tag_embeddings = load_tags(sids / "tags")
     assert tags.labels.shape == (summary["inputs"]["items"], 3) and len(tag_embeddings) == 3
 
-    config = {"data": {"prepared": str(prepared), "sids": str(sids)},
-              "model": {"type": "prism", "hidden_size": 16, "intermediate_size": 32, "num_layers": 1,
-                        "num_decoder_layers": 1, "num_heads": 2, "d_kv": 8, "max_history": 10, "moe_dim": 16},
-              "training": {"output_dir": str(tmp_path / "model"), "batch_size": 128, "num_epochs": 1,
-                           "learning_rate": 3e-3, "eval_num_beams": 5, "eval_max_users": 50, "report_to": [],
-                           "show_progress": False, "seed": 0}}
-    result = run_train(config)
+    result, model, tokenizer = train_tiny_t5_folder("prism", prepared, sids, tmp_path / "model", moe_dim=16)
     assert result["global_step"] > 0 and "recall@10" in result["test"]["metrics"]
-
-    from transformers import AutoModel, AutoTokenizer
-
-    import hf_genrec  # noqa: F401
-
-    model = AutoModel.from_pretrained(tmp_path / "model" / "model").eval()
-    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model" / "model")
     assert type(model).__name__ == "PrismForGenerativeRecommendation"
     assert model.config.tag_classes == summary["prism"]["tag_classes"]
     batch = tokenizer([[0, 1, 2], [3]], mode="item", return_tensors="pt")

@@ -103,3 +103,15 @@ def test_prism_against_tiger_on_the_embedded_default(embedded_default, tmp_path)
     prism = _recall_at_10(prism_data, tmp_path, "prism", {"type": "prism", **t5, "moe_dim": 64})
     print(f"test recall@10: PRISM {prism:.4f} vs TIGER {tiger:.4f}")
     assert prism > tiger
+
+
+def test_decor_against_tiger_on_the_embedded_default(embedded_default, tmp_path):
+    """DECOR's acceptance on the embedded default: DECOR (fusion with the RQ-KMeans codebooks, composition, 32 BOS
+    queries, alpha 0.25) against TIGER with the same T5, SIDs and training budget."""
+    t5 = {"hidden_size": 64, "intermediate_size": 256, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
+          "d_kv": 16, "max_history": 10}
+    tiger = _recall_at_10(embedded_default, tmp_path, "tiger", {"type": "tiger", **t5})
+    decor = _recall_at_10(embedded_default, tmp_path, "decor", {"type": "decor", **t5, "num_bos_queries": 32,
+                                                                 "composition_weight": 0.25})
+    print(f"test recall@10: DECOR {decor:.4f} vs TIGER {tiger:.4f}")
+    assert decor >= tiger

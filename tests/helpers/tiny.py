@@ -51,6 +51,12 @@ TINY_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "prism": {"paper": dict(TINY_TIGER_T5, time_encoding="position", moe_dim=8, content_proj_dim=8, collab_proj_dim=4),
               "official": dict(TINY_TIGER_T5, **prism_preset("official"), moe_dim=8, content_proj_dim=8, collab_proj_dim=4),
               "ablated": dict(TINY_TIGER_T5, use_dsi=False, use_ssa=False, use_ats=False, time_encoding="none")},
+    "decor": {"full": dict(TINY_TIGER_T5, num_bos_queries=4),
+              "prefix_context_fused_head": dict(TINY_TIGER_T5, num_bos_queries=3, context="history_and_prefix",
+                                                output_embeddings="fused", share_bos_projections=False,
+                                                composition_scale="sqrt_d", projection_dim=8, fusion_bias=True),
+              "untied_no_bos": dict(TINY_TIGER_T5, num_bos_queries=0, output_embeddings="untied"),
+              "base": dict(TINY_TIGER_T5, use_pretrained=False, use_composition=False, num_bos_queries=0)},
     "sasrec": {"ce": dict(hidden_size=16, num_layers=2, num_heads=2, max_history=8),
                "bce": dict(hidden_size=16, num_layers=1, num_heads=1, max_history=8, loss="bce")},
 }
@@ -63,6 +69,24 @@ SAME_BUDGET_TRAINING = {"learning_rate": 3e-3, "weight_decay": 1e-4, "batch_size
 #: a TIGER small enough for training tests on the small synthetic dataset
 TINY_TIGER = {"type": "tiger", "hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_decoder_layers": 1,
               "num_heads": 2, "d_kv": 16, "max_history": 5}
+
+
+def train_tiny_t5_folder(model_type: str, prepared, sids, out, **model):
+    """Train a 1 + 1-layer T5 method (TIGER, PRISM, DECOR, ...) for one epoch with ``hf-genrec train`` on prepared
+    data and SIDs; return the run summary, the reloaded model (``AutoModel``) and its tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    import hf_genrec  # noqa: F401
+    from hf_genrec.commands.train import run_train
+
+    config = {"data": {"prepared": str(prepared), "sids": str(sids)},
+              "model": {"type": model_type, **dict(TINY_TIGER_T5, max_history=10), **model},
+              "training": {"output_dir": str(out), "batch_size": 128, "num_epochs": 1, "learning_rate": 3e-3,
+                           "eval_num_beams": 5, "eval_max_users": 50, "report_to": [], "show_progress": False,
+                           "seed": 0}}
+    summary = run_train(config)
+    folder = Path(out) / "model"
+    return summary, AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
 
 
 def random_catalog(n: int, sizes: List[int], seed: int = 0) -> torch.Tensor:
