@@ -60,11 +60,12 @@ class GenRecOutput(ModelOutput):
 @dataclass
 class GenRecGenerateOutput(ModelOutput):
     """Ranked recommendations: ``items [B, K]`` (``-1`` padded), their ``sids [B, K, L]`` and ``scores [B, K]``
-    (sum of per-level log-probabilities)."""
+    (sum of per-level log-probabilities); with ``verifier="none"`` also ``invalid_sid_rate``."""
 
     items: Optional[torch.LongTensor] = None
     sids: Optional[torch.LongTensor] = None
     scores: Optional[torch.FloatTensor] = None
+    invalid_sid_rate: Optional[float] = None  # verifier="none" only: share of final beams that are no catalog SID
 
 
 @dataclass(frozen=True)
@@ -373,13 +374,16 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
     def generate(self, input_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
                  generation_config: Optional[GenerationConfig] = None, num_beams: Optional[int] = None,
                  num_return_sequences: Optional[int] = None, temperature=None, adaptive_temperature: bool = False,
-                 timings: Optional[dict] = None, **inputs) -> GenRecGenerateOutput:
+                 timings: Optional[dict] = None, verifier: str = "mask", **inputs) -> GenRecGenerateOutput:
         """Recommend catalog items with trie-constrained beam search.
 
         Honoured ``GenerationConfig`` fields: ``num_beams``, ``num_return_sequences`` (default: all beams; with
         collisions kept, a beam's SID may stand for several items, so more items than beams can come back)
         and ``temperature`` (a float, or a per-level list). ``adaptive_temperature=True`` switches on PRISM's
         density-dependent temperature (Eq. 16). Sampling is not supported: every result is the beam search's.
+        ``verifier`` (``"mask"``, ``"post_filter"``, ``"none"``): how catalog validity enters the search
+        (:func:`~hf_genrec.generation.beam_search.constrained_beam_search`); only ``"mask"`` guarantees ``num_beams``
+        valid SIDs.
         """
         generation_config = generation_config or self.generation_config
         if getattr(generation_config, "do_sample", False) or inputs.pop("do_sample", False):
@@ -402,15 +406,16 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
             state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
             batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(
                 v for v in inputs.values() if isinstance(v, torch.Tensor))).shape[0])
-            result = self.search(state, batch_size, num_beams, num_return_sequences, temperature, timings)
+            result = self.search(state, batch_size, num_beams, num_return_sequences, temperature, timings, verifier)
         finally:
             if was_training:
                 self.train()
-        return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores)
+        return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores,
+                                    invalid_sid_rate=getattr(result, "invalid_sid_rate", None))
 
     def search(self, state: Any, batch_size: int, num_beams: int, num_return_sequences: int, temperature=None,
-               timings: Optional[dict] = None):
+               timings: Optional[dict] = None, verifier: str = "mask"):
         """The best ``num_return_sequences`` catalog items per user: the trie-constrained beam search over SIDs
         (models that score items directly override this with a ranking of the whole catalog)."""
         return constrained_beam_search(self, state, batch_size, self.catalog_trie(self.item_sids.device), num_beams,
-                                       num_return_sequences, temperature, timings)
+                                       num_return_sequences, temperature, timings, verifier)

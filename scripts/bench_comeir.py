@@ -29,14 +29,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-# Qwen3-0.6B's shape (config.json of Qwen/Qwen3-0.6B) and a small Qwen3; random weights either way.
-PRESETS = {
-    "qwen3-0.6b": {"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
-                   "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "rope_theta": 1000000.0,
-                   "max_position_embeddings": 40960, "rms_norm_eps": 1e-6},
-    "small": {"model_type": "qwen3", "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4,
-              "num_attention_heads": 4, "num_key_value_heads": 4, "head_dim": 64, "max_position_embeddings": 4096},
-}
+from hf_genrec.modules.backbones import BENCHMARK_BACKBONES  # noqa: E402  (Qwen3-0.6B's shape, a small Qwen3)
 
 
 def table_sizes() -> dict:
@@ -88,7 +81,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=12_000)
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--codebook-size", type=int, default=128)
-    parser.add_argument("--backbone", choices=sorted(PRESETS), default="qwen3-0.6b",
+    parser.add_argument("--backbone", choices=sorted(BENCHMARK_BACKBONES), default="qwen3-0.6b",
                         help="backbone shape (random weights): Qwen3-0.6B's, or a small Qwen3 for quick runs")
     parser.add_argument("--backbone-config", default=None, help="a config.json of any causal LM (overrides --backbone)")
     parser.add_argument("--intra-scale", type=float, default=0.5)
@@ -113,7 +106,8 @@ def main() -> int:
     histories = torch.randint(0, tok.num_items, (args.batch, args.history), generator=g).tolist()
     item_embeddings = torch.randn(tok.num_items, 384, generator=g)
     codebooks = [torch.randn(C, 32, generator=g) for _ in range(L)]
-    config = json.loads(Path(args.backbone_config).read_text()) if args.backbone_config else PRESETS[args.backbone]
+    config = (json.loads(Path(args.backbone_config).read_text()) if args.backbone_config
+              else BENCHMARK_BACKBONES[args.backbone])
     backbone = {"backbone_config": dict(config, vocab_size=8)}  # the word embeddings are never read
     print(f"batch {args.batch}, beam {args.beam}, histories of {args.history} items, L={L}, C={C}, "
           f"{tok.num_items:,} items, device {args.device}, torch threads {torch.get_num_threads()}")

@@ -12,7 +12,16 @@ through three methods (the *decoding protocol*, see :class:`DecodingModel`):
 
 At each level the catalog trie gives the valid children of all ``B x W`` prefixes with one gather;
 candidate scores are ``beam score + log p``; the best ``W`` of the ``W x K`` candidates of each user
-survive (a single ``topk``). After the last level the full SIDs map to items; with collisions kept
+survive (a single ``topk``).
+
+``verifier`` says how catalog validity enters (NEZHA's "model-free verifier" is the same trie lookup):
+
+* ``"mask"`` (default): invalid codes are masked before the top-k, so no valid candidate is lost and every
+  returned SID is an item;
+* ``"post_filter"`` (what NEZHA's code does): each beam keeps its ``num_beams`` best codes of the unmasked
+  distribution, invalid ones are dropped, then the global top-k; equal to ``"mask"`` when ``num_beams >= K``;
+* ``"none"``: no check; beams may leave the catalog (``invalid_sid_rate`` reports the share of final beams whose
+  SID is no item: the hallucinations a verifier prevents). Only valid SIDs map to items. After the last level the full SIDs map to items; with collisions kept
 (``collisions='none'``) every item of a shared SID inherits that SID's score, which is then its best
 SID score since an item has exactly one SID.
 """
@@ -44,13 +53,16 @@ class BeamSearchResult:
     scores: torch.Tensor  # [B, K] sum of log-probabilities, -inf padded
     beam_sids: torch.Tensor  # [B, W, L] the final beams
     beam_scores: torch.Tensor  # [B, W]
+    invalid_sid_rate: Optional[float] = None  # verifier="none": share of live final beams whose SID is not an item
+
+VERIFIERS = ("mask", "post_filter", "none")
 
 
 @torch.no_grad()
 def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, trie: CatalogTrie, num_beams: int = 20,
                             num_return_sequences: Optional[int] = None,
                             temperature: TemperatureLike = None,
-                            timings: Optional[Dict[str, float]] = None) -> BeamSearchResult:
+                            timings: Optional[Dict[str, float]] = None, verifier: str = "mask") -> BeamSearchResult:
     """Return the ``num_return_sequences`` best catalog items per user (default: all ``num_beams``).
 
     ``timings``, when given, accumulates ``model_s`` (the model's steps) and ``search_s`` (trie lookups,
@@ -58,33 +70,36 @@ def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, t
     """
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    if verifier not in VERIFIERS:
+        raise ValueError(f"unknown verifier {verifier!r}; choose one of {VERIFIERS}")
     schedule = make_schedule(temperature)
     start = time.perf_counter()
     model_before = timings.get("model_s", 0.0) if timings is not None else 0.0
     device = trie.device
     B = batch_size
-    prefix = torch.zeros(B, 1, dtype=torch.long, device=device)  # trie node of each beam
+    prefix = torch.zeros(B, 1, dtype=torch.long, device=device)  # trie node of each beam (-1: left the catalog)
     scores = torch.zeros(B, 1, device=device)
     codes_so_far = torch.zeros(B, 1, 0, dtype=torch.long, device=device)
     for level in range(trie.levels):
         width = prefix.shape[1]
         size = trie.codebook_sizes[level]
-        valid = trie.valid_children_mask(level, prefix.reshape(-1)).view(B, width, size)
-        valid &= torch.isfinite(scores)[..., None]  # dead beams have no children
+        valid = trie.valid_children_mask(level, prefix.clamp(min=0).reshape(-1)).view(B, width, size)
+        valid &= (torch.isfinite(scores) & (prefix >= 0))[..., None]  # dead and off-catalog beams have no valid children
         tau = schedule(level, valid.sum(-1).reshape(-1)).view(B, width)
         clock = time.perf_counter()
         log_probs = model.decode_step(state, level, valid, tau).float().to(device)
         model_seconds = time.perf_counter() - clock
         if log_probs.shape != (B, width, size):
             raise ValueError(f"decode_step returned {tuple(log_probs.shape)}, expected {(B, width, size)}")
-        total = (scores[..., None] + log_probs.masked_fill(~valid, float("-inf"))).view(B, width * size)
+        total = (scores[..., None] + _verified(log_probs, valid, verifier, num_beams)).view(B, width * size)
         keep = min(num_beams, width * size)
         top_scores, top_index = total.topk(keep, dim=1)
         parent = torch.div(top_index, size, rounding_mode="floor")
         codes = top_index % size
         alive = torch.isfinite(top_scores)
         parent_node = prefix.gather(1, parent)
-        child = trie.next_prefix(level, parent_node.reshape(-1), codes.reshape(-1)).view(B, keep)
+        child = trie.next_prefix(level, parent_node.clamp(min=0).reshape(-1), codes.reshape(-1)).view(B, keep)
+        child = torch.where(parent_node >= 0, child, torch.full_like(child, -1))  # off the catalog stays off
         prefix = torch.where(alive, child, torch.zeros_like(child))
         codes_so_far = torch.cat([codes_so_far.gather(1, parent[..., None].expand(-1, -1, level)), codes[..., None]], 2)
         scores = top_scores
@@ -93,10 +108,28 @@ def constrained_beam_search(model: DecodingModel, state: Any, batch_size: int, t
         model_seconds += time.perf_counter() - clock
         if timings is not None:
             timings["model_s"] = timings.get("model_s", 0.0) + model_seconds
-    result = _rank_items(trie, prefix, scores, codes_so_far, num_return_sequences or num_beams)
+    on_catalog = prefix >= 0
+    alive = torch.isfinite(scores)
+    result = _rank_items(trie, prefix.clamp(min=0), scores.masked_fill(~on_catalog, float("-inf")), codes_so_far,
+                         num_return_sequences or num_beams)
+    result.beam_scores = scores
+    if verifier == "none":
+        result.invalid_sid_rate = float((alive & ~on_catalog).sum()) / max(1, int(alive.sum()))
     if timings is not None:
         timings["search_s"] = timings.get("search_s", 0.0) + (time.perf_counter() - start) - timings["model_s"] + model_before
     return result
+
+
+def _verified(log_probs: torch.Tensor, valid: torch.Tensor, verifier: str, num_beams: int) -> torch.Tensor:
+    """The candidate log-probabilities ``[B, W, K]`` after the verifier (``-inf``: not a candidate)."""
+    if verifier == "mask":
+        return log_probs.masked_fill(~valid, float("-inf"))
+    if verifier == "none":
+        return log_probs
+    k = min(num_beams, log_probs.shape[-1])  # post_filter: each beam's top-k of the unmasked scores, then the check
+    top, index = log_probs.topk(k, dim=-1)
+    kept = torch.full_like(log_probs, float("-inf"))
+    return kept.scatter_(-1, index, top.masked_fill(~valid.gather(-1, index), float("-inf")))
 
 
 def _rank_items(trie: CatalogTrie, sid_ids: torch.Tensor, scores: torch.Tensor, sids: torch.Tensor,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..modules.backbones import prompt_positions
-from ..modules.packed_targets import causal_lm_states
+from ..modules.packed_targets import cache_argument, causal_lm_states, returned_cache
 
 
 @dataclass
@@ -32,9 +32,9 @@ def tree_prompt(backbone, inputs_embeds: torch.Tensor, attention_mask: torch.Ten
     if not bool(attention_mask[:, -1].all()):
         raise ValueError("tree decoding needs left-padded prompts whose last position is a real token")
     out = backbone(inputs_embeds=inputs_embeds, attention_mask=attention_mask.long(),
-                   position_ids=prompt_positions(attention_mask), past_key_values=cache, use_cache=True)
+                   position_ids=prompt_positions(attention_mask), use_cache=True, **{cache_argument(backbone): cache})
     B = inputs_embeds.shape[0]
-    return TreeState(cache=out.past_key_values, prompt_mask=attention_mask.bool(),
+    return TreeState(cache=returned_cache(out), prompt_mask=attention_mask.bool(),
                      valid_length=attention_mask.long().sum(-1),
                      lineage=torch.zeros(B, 1, 0, dtype=torch.long, device=inputs_embeds.device),
                      hidden=out.last_hidden_state[:, -1:, :])
@@ -58,5 +58,5 @@ def tree_extend(backbone, state: TreeState, parent: torch.Tensor, new_embeds: to
     positions = (state.valid_length[:, None] + step).expand(B, width)
     out = causal_lm_states(backbone, new_embeds, mask, positions, past_key_values=state.cache)
     lineage = torch.cat([lineage, slots[None, :, None].expand(B, -1, -1)], dim=2)
-    return TreeState(cache=out.past_key_values, prompt_mask=state.prompt_mask, valid_length=state.valid_length,
+    return TreeState(cache=returned_cache(out), prompt_mask=state.prompt_mask, valid_length=state.valid_length,
                      lineage=lineage, hidden=out.last_hidden_state)

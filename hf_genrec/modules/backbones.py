@@ -12,6 +12,16 @@ from typing import Any, Dict, Optional
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
 
+#: Backbone shapes for benchmarks with random weights: Qwen/Qwen3-0.6B's config.json, and a small Qwen3 for CPUs
+BENCHMARK_BACKBONES: Dict[str, Dict[str, Any]] = {
+    "qwen3-0.6b": {"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+                   "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "rope_theta": 1000000.0,
+                   "max_position_embeddings": 40960, "rms_norm_eps": 1e-6},
+    "small": {"model_type": "qwen3", "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "head_dim": 64, "max_position_embeddings": 4096},
+}
+
+
 def config_from_dict(backbone_config: Dict[str, Any]) -> PretrainedConfig:
     """A transformers config from a plain dict that names its ``model_type``."""
     data = dict(backbone_config)

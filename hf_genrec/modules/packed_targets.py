@@ -15,6 +15,8 @@ Every segment therefore gets exactly the states of the prefix example ``history[
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Optional, Tuple
 
 import torch
@@ -51,15 +53,33 @@ def packed_target_layout(mask: torch.Tensor, anchors: torch.Tensor, segment_leng
     return allowed, positions
 
 
+def cache_argument(backbone) -> str:
+    """The name of a causal LM's key/value cache argument: ``cache`` (transformers >= 5.25; ``past_key_values`` is
+    deprecated there) or ``past_key_values`` (earlier 5.x releases)."""
+    return _cache_argument_of(type(backbone))
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument_of(cls) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def returned_cache(output):
+    """The key/value cache of a causal LM's output, under either name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 def causal_lm_states(backbone, inputs_embeds: torch.Tensor, allowed: torch.Tensor, position_ids: torch.Tensor,
                      past_key_values=None):
     """A Hugging Face causal LM's output under an explicit attention pattern ``allowed [B, Q, K]`` (bool; ``K`` counts
-    the cached slots too) and position ids ``[B, Q]``; with ``past_key_values`` the new keys/values are appended."""
+    the cached slots too) and position ids ``[B, Q]``; with ``past_key_values`` (a cache) the new keys/values are
+    appended (:func:`returned_cache` reads it back)."""
     if past_key_values is None:
         return backbone(inputs_embeds=inputs_embeds, attention_mask=allowed[:, None], position_ids=position_ids,
                         use_cache=False)
     return backbone(inputs_embeds=inputs_embeds, attention_mask=allowed[:, None], position_ids=position_ids,
-                    past_key_values=past_key_values, use_cache=True)
+                    use_cache=True, **{cache_argument(backbone): past_key_values})
 
 
 def packed_target_states(backbone, history_embeds: torch.Tensor, history_mask: torch.Tensor, anchors: torch.Tensor,

@@ -252,6 +252,20 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     *prism_experiments(),
     # DECOR (issue [6/8]): Table 2's variants and the Figure 3 sweeps on Beauty, DECOR against TIGER on Toys
     *decor_experiments(),
+    # NEZHA (issue [7/8]): the flattened HSTU decoded by NEZHA's head instead of per-level backbone passes; NEZHA
+    # trains on prefix examples (its placeholders follow the whole history), so the standard row is trained alike
+    Experiment("hstu-flattened-beauty-prefix", "HSTU, flattened SIDs, prefix examples", "tiger_beauty_hstu_flattened.yaml",
+               BEAUTY30_INTRR,
+               {"cpu": {"training.train_examples": "prefix", "training.max_minutes": CPU_BUDGET,
+                        "training.eval_max_users": 3000}, "gpu": {"training.train_examples": "prefix"},
+                "test": {"training.train_examples": "prefix", "training.max_steps": 4}}),
+    Experiment("hstu-flattened-beauty-nezha", "HSTU, flattened SIDs, NEZHA decoding", "tiger_beauty_hstu_flattened.yaml",
+               BEAUTY30_INTRR,
+               {"cpu": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix",
+                        "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000},
+                "gpu": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix"},
+                "test": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix",
+                         "training.max_steps": 4}}),
     Experiment("sasrec-synthetic", "SASRec (CE)", "sasrec_synthetic.yaml", SYNTHETIC,
                {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
     Experiment("tiger-synthetic", "TIGER (small)", "tiger_synthetic.yaml", SYNTHETIC,
@@ -289,6 +303,9 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                       + tuple(f"decor-beauty-n{n}" for n in (8, 16, 32, 64, 128)),
                       "DECOR Figure 3 on Beauty: sensitivity to alpha (N = 32) and to N (alpha = 0.25), "
                       f"{SWEEP_BUDGET} minutes per run"),
+    ReproductionTable("hf_genrec", "nezha", "beauty", ("hstu-flattened-beauty-prefix", "hstu-flattened-beauty-nezha"),
+                      "NEZHA against standard constrained beam search (issue [7/8]): the flattened HSTU on Beauty, "
+                      "histories of 30, RQ-KMeans 3 x 128 + suffix, the same budget", reference="hstu-flattened-beauty-prefix"),
     ReproductionTable("hf_genrec", "smoke", "synthetic", ("sasrec-synthetic", "tiger-synthetic"),
                       "Embedded default: the harness end to end"),
 )}

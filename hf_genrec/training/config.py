@@ -39,6 +39,9 @@ class TrainingConfig:
     # runs whose step count is not known in advance)
     schedule_over: str = "steps"
     max_grad_norm: float = 1.0
+    # learning-rate factors per parameter-name pattern (fnmatch, first match wins), e.g. NEZHA's head:
+    # {"nezha.transition.*": 10, "nezha.cells.*": 10, "nezha_code_embeddings.*": 100}; every pattern must match
+    lr_multipliers: Dict[str, float] = field(default_factory=dict)
     # "prefix": one example per prepared row (history -> next item); "sequence": windows of the history length with
     # a target at every position, one backbone pass each (causal models only; see data/sequence_examples.py)
     train_examples: str = "prefix"
@@ -97,6 +100,9 @@ class TrainingConfig:
         if self.max_steps == 0 or self.max_steps < -1 or (self.max_steps == -1 and self.num_epochs <= 0):
             raise ValueError(f"training needs at least one step: max_steps > 0, or num_epochs > 0 with max_steps -1 "
                              f"(got max_steps {self.max_steps}, num_epochs {self.num_epochs})")
+        for pattern, factor in (self.lr_multipliers or {}).items():
+            if not isinstance(factor, (int, float)) or factor <= 0:
+                raise ValueError(f"training.lr_multipliers[{pattern!r}] must be a positive number, got {factor!r}")
         if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
             raise ValueError(f"training.adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
 
@@ -109,7 +115,10 @@ class TrainingConfig:
 
     def run_fingerprint(self) -> Dict[str, Any]:
         """The options that decide a run's trajectory: a checkpoint resumes only under the same ones."""
-        return {name: getattr(self, name) for name in TRAJECTORY_OPTIONS}
+        fingerprint = {name: getattr(self, name) for name in TRAJECTORY_OPTIONS}
+        if self.lr_multipliers:  # only when set, so that checkpoints from before the option still resume
+            fingerprint["lr_multipliers"] = dict(self.lr_multipliers)
+        return fingerprint
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

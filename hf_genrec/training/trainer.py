@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -127,17 +128,34 @@ class GenRecTrainer:
 
     # ------------------------------------------------------------------ set-up
     def create_optimizer(self):
+        """AdamW / Adam over two groups (weight decay on matrices, none on vectors and norms), split further by
+        ``training.lr_multipliers`` (a pattern's parameters train at ``factor x learning_rate``; NEZHA's head), plus
+        the row-sparse hash tables of Engram models (``SparseAwareAdamW``)."""
         config = self.config
         sparse = {id(p) for p in sparse_parameters(self.model)}
-        decay, no_decay, sparse_group = [], [], []
+        multipliers = dict(config.lr_multipliers or {})
+        matched = set()
+        dense: Dict[Tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
+        sparse_group = []
         for name, parameter in self.model.named_parameters():
             if not parameter.requires_grad:
                 continue
             if id(parameter) in sparse:
                 sparse_group.append(parameter)
-            else:
-                (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
-        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+                continue
+            pattern = next((p for p in multipliers if fnmatch.fnmatchcase(name, p)), None)
+            factor = float(multipliers[pattern]) if pattern is not None else 1.0
+            matched.add(pattern)
+            decays = not (parameter.ndim < 2 or "norm" in name.lower())
+            dense.setdefault((decays, factor), []).append(parameter)
+        unused = sorted(set(multipliers) - matched)
+        if unused:
+            raise ValueError(f"training.lr_multipliers patterns {unused} match no trainable parameter of "
+                             f"{type(self.model).__name__} (patterns are fnmatch patterns over names such as "
+                             f"{next(n for n, _ in self.model.named_parameters())!r})")
+        groups = [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
+                   "lr": config.learning_rate * factor} for (decays, factor), params in dense.items()
+                  if params or factor == 1.0]
         if sparse_group:  # hash tables (Engram): row-sparse gradients, state only for touched rows, no decay
             if config.deepspeed_config:
                 raise ValueError("DeepSpeed does not train sparse embeddings: set the model's sparse_tables to false "

@@ -80,3 +80,24 @@ def test_the_budget_a_curve_needs_is_extrapolated_log_linearly():
     assert extrapolate_minutes(curve, 0.05) == pytest.approx(math.exp(5), rel=1e-3)
     assert extrapolate_minutes([(1.0, 0.02), (2.0, 0.02), (3.0, 0.01)], 0.05) is None  # not rising
     assert extrapolate_minutes([(1.0, 0.01), (2.0, 0.02)], 0.05) is None  # too short
+
+
+def test_gains_over_a_reference_row_and_the_papers_own_gains():
+    from hf_genrec.reproduce.runner import published_gains, reference_gains, render_markdown
+
+    gains = {(g["dataset"], g["method"]): g["gain_pct"] for g in published_gains("decor", "2", "Base (TIGER)")}
+    assert gains[("scientific", "DECOR (Full)")]["recall@10"] == pytest.approx((0.0469 / 0.0431 - 1) * 100)
+    assert ("scientific", "Base (TIGER)") not in gains and len(gains) == 15  # 5 variants x 3 datasets
+
+    def row(key, label, recall):
+        return {"experiment": key, "label": label, "ours": {"recall@10": {"mean": recall, "std": 0.0, "n": 1}},
+                "minutes": [1.0], "stopped_by_time_budget": False, "recipe": "r", "published": []}
+
+    result = {"caption": "c", "tier": "cpu", "seeds": 1, "hardware": {"cpu_count": 2, "gpu": None}, "minutes": 1,
+              "hf_genrec_version": "0", "baselines": {}, "runs": [], "reference": "base",
+              "published_gains": published_gains("decor", "2", "Base (TIGER)"),
+              "rows": [row("base", "Base (TIGER)", 0.04), row("full", "DECOR (Full)", 0.05)]}
+    assert reference_gains(result) == {"full": {"recall@10": pytest.approx(25.0)}}
+    text = render_markdown(result)
+    assert "Relative to **Base (TIGER)**" in text and "| DECOR (Full) | +25.0% |" in text
+    assert "| scientific | DECOR (Full) |" in text

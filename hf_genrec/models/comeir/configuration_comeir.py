@@ -11,7 +11,8 @@ Settings (all in one code path):
 
 * ``representation``: ``"comeir"`` (Eq. 2-7), or the baselines ``"flatten"`` (the general setting: ``L``
   tokens per item) and ``"token_merge"`` (+TM: the ``L`` code embeddings concatenated, one linear layer);
-* ``architecture``: ``"normal"`` (``zeta_l = h_u``) or ``"nezha"`` (placeholders + GRU, Eq. 40-42);
+* ``architecture``: ``"normal"`` (``zeta_l = h_u``) or ``"nezha"`` (placeholders + a per-level cell, Eq. 40-42:
+  ``nezha_cell`` ``"gru"`` as ComeIR describes it, ``"rnn"`` as NEZHA's code, ``"none"``; ``hf_genrec.modules.nezha``);
 * ``prefix_feedback``: in the normal architecture, feed the generated codes back through the backbone
   (the standard autoregressive GR interface: ``zeta_l`` is the backbone state after ``c^{<l}``). ``None``
   picks what the paper describes: off for ComeIR (its head restores prefix evidence from the memories),
@@ -59,11 +60,13 @@ class ComeIRConfig(GenRecConfig):
                  intra_max_order: int = 3, inter_orders: Optional[List[int]] = None, max_buckets: int = 20_000_000,
                  max_unit_domain: int = 2_097_152, inter_window: int = 3, hash_seed: int = 0,
                  sparse_tables: bool = True, engram_init_std: float = 0.02,
-                 nezha_transition_input: str = "code_and_inter_memory", init_std: float = 0.02,
+                 nezha_transition_input: str = "code_and_inter_memory", nezha_cell: str = "gru",
+                 init_std: float = 0.02,
                  max_history: int = 20, **kwargs):
         check_choices(representation=(representation, REPRESENTATIONS), architecture=(architecture, ARCHITECTURES),
                       token_scoring=(token_scoring, ("mm", "mean")), token_merge=(token_merge, ("memory", "linear")),
-                      nezha_transition_input=(nezha_transition_input, ("code_and_inter_memory", "code")))
+                      nezha_transition_input=(nezha_transition_input, ("code_and_inter_memory", "code")),
+                      nezha_cell=(nezha_cell, ("gru", "rnn", "none")))
         if prefix_feedback is None:
             prefix_feedback = representation != "comeir" and architecture == "normal"
         if prefix_feedback and architecture == "nezha":
@@ -100,6 +103,7 @@ class ComeIRConfig(GenRecConfig):
         self.sparse_tables = bool(sparse_tables)
         self.engram_init_std = engram_init_std
         self.nezha_transition_input = nezha_transition_input
+        self.nezha_cell = nezha_cell
         self.init_std = init_std
         kwargs["input_mode"] = "item"  # every representation starts from the history's item ids
         super().__init__(max_history=max_history, hidden_size=hidden_size, intermediate_size=intermediate_size,

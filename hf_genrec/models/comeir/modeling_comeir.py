@@ -42,7 +42,7 @@ from ...modules.packed_targets import item_anchors, packed_target_states
 from .configuration_comeir import ComeIRConfig
 from .engram import (EngramMemory, default_inter_orders, inter_table_rows, intra_table_rows, prefix_units,
                      table_parameters)
-from .nezha import NezhaLayerStates
+from ...modules.nezha import NezhaLayerStates
 
 
 @dataclass
@@ -151,7 +151,8 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             self.decode_query = _linear_list(L, d, d)  # W^D_{Q,l} (Eq. 25)
             self.decode_key = _linear_list(L, d, d)  # W^D_{K,l}
         if config.architecture == "nezha":
-            self.nezha = NezhaLayerStates(L, d, self._transition_input_size(d), config.init_std)
+            self.nezha = NezhaLayerStates(L, d, self._transition_input_size(d), config.init_std,
+                                          config.nezha_cell)
         # everything outside the backbone and the hash tables (which keep engram_init_std): N(0, init_std)
         self.init_added_modules(config.init_std, skip=("intra_memory.table", "inter_memory.table"))
         if config.item_id_embedding:  # registered last: the other modules' initialisation is unchanged

@@ -52,6 +52,10 @@ class DecorConfig(TigerConfig):
                  **kwargs):
         check_choices(context=(context, CONTEXTS), composition_scale=(composition_scale, COMPOSITION_SCALES),
                       output_embeddings=(output_embeddings, OUTPUT_EMBEDDINGS))
+        if kwargs.get("decoding_architecture", "standard") != "standard":
+            raise NotImplementedError("NEZHA decoding replaces the decoder inputs that DECOR composes (Eq. 18-19); its "
+                                      "composed transition input is not implemented: decoding_architecture='nezha' is not "
+                                      "available for DECOR")
         architecture = kwargs.pop("architecture", "encoder_decoder")
         if architecture != "encoder_decoder":
             raise NotImplementedError("DECOR is implemented on its paper's T5 encoder-decoder (Sec. 4.1, Table 5); "

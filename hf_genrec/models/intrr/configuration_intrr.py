@@ -20,6 +20,11 @@ Choices where the paper is silent (documented in ``docs``/README and configurabl
 * ``alignment_items``: L_aln (Eq. 8, a sum over all items) is estimated per batch over the distinct
   items of the batch's histories (``"history"``) or histories and targets (``"history_and_targets"``);
   both L_rec and L_aln are averaged over their examples / items after summing over the levels;
+* ``decoding_architecture``: ``"standard"`` (the user-side RAN reads ``h_u`` at every level) or ``"nezha"``
+  (:mod:`hf_genrec.generation.nezha`: ``L`` placeholders after the item-level history, the RAN reads
+  ``xi_l = h_u^l + h_l`` at level ``l``); ``nezha_cell`` defaults to ``"none"`` because the RAN's contexts already
+  carry the generated codes (``"gru"`` / ``"rnn"`` advance ``h_u^l`` with the chosen codeword). NEZHA gives IntRR
+  no latency gain (one backbone pass either way); it is there for quality studies;
 * ``history_setting``: ``"sac"`` keeps ``max_history`` items; ``"ssl"`` gives IntRR the flattened
   baseline's token budget, i.e. ``max_history x L`` items (Sec. 4.1, "Same Sequence Length").
 """
@@ -40,8 +45,11 @@ class IntRRConfig(GenRecConfig):
                  alignment_weight: float = 0.1, user_teacher_forcing: bool = True, item_redistribution: bool = True,
                  shared_ran: bool = True, ran_context: str = "concat", ran_mlp_hidden: Optional[int] = None,
                  ran_dropout: float = 0.0, alignment_items: str = "history", history_setting: str = "sac",
-                 max_history: int = 30, hstu_use_time: bool = True, **kwargs):
+                 max_history: int = 30, hstu_use_time: bool = True, decoding_architecture: str = "standard",
+                 nezha_cell: str = "none", nezha_init_std: float = 0.02, **kwargs):
         check_choices(backbone=(backbone, ("t5", "hstu", "causal_lm")),
+                      decoding_architecture=(decoding_architecture, ("standard", "nezha")),
+                      nezha_cell=(nezha_cell, ("gru", "rnn", "none")),
                       alignment_items=(alignment_items, ("history", "history_and_targets")),
                       history_setting=(history_setting, ("sac", "ssl")))
         self.backbone = backbone
@@ -58,6 +66,12 @@ class IntRRConfig(GenRecConfig):
         self.history_setting = history_setting
         self.base_max_history = int(kwargs.pop("base_max_history", max_history))
         self.hstu_use_time = hstu_use_time
+        if decoding_architecture == "nezha" and not user_teacher_forcing:
+            raise ValueError("decoding_architecture='nezha' trains its head with teacher forcing: keep "
+                             "user_teacher_forcing=True")
+        self.decoding_architecture = decoding_architecture
+        self.nezha_cell = nezha_cell
+        self.nezha_init_std = float(nezha_init_std)
         kwargs["input_mode"] = "item"
         codebook_sizes = kwargs.get("codebook_sizes") or []
         levels = max(1, len(codebook_sizes))

@@ -9,6 +9,10 @@
   the catalog trie after a single backbone pass per user.
 * Loss (Eq. 11): ``L = L_rec + lambda * L_aln``.
 
+``decoding_architecture="nezha"``: NEZHA (:mod:`hf_genrec.generation.nezha`): ``L`` placeholders follow the item-level
+history (HSTU gives them the last history timestamp) and the user-side RAN reads ``xi_l = h_u^l + h_l`` at level
+``l`` instead of ``h_u``; the same single backbone pass, so no latency gain.
+
 ``item_id_embedding=True`` (an hf_genrec option, not IntRR's method) adds a learned item-ID embedding to each history
 item's input ``E_i`` before the backbone; the RAN, its alignment term and the user side are unchanged.
 """
@@ -22,8 +26,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...generation.nezha import NezhaDecodingMixin, NezhaDecodingState
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel, history_mask
 from ...modules.item_id_embedding import ItemIdEmbedding
+from ...modules.nezha import NezhaLayerStates
 from ...modules.sequence_backbone import SequenceBackbone
 from .configuration_intrr import IntRRConfig
 from .ran import RecursiveAssignmentNetwork
@@ -33,9 +39,10 @@ from .ran import RecursiveAssignmentNetwork
 class IntRRDecodingState:
     user: torch.Tensor  # h_u [B, d]
     contexts: List[torch.Tensor]  # chosen codewords per level, each [B, W, d]
+    nezha: Optional[NezhaDecodingState] = None  # NEZHA: the placeholder states and each beam's h_u^l
 
 
-class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
+class IntRRForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel):
     config_class = IntRRConfig
     base_model_prefix = "intrr"
     pretrained_backbone_config = {"backbone": "causal_lm"}
@@ -56,7 +63,13 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         nn.init.normal_(self.uid_embeddings.weight, std=1.0)  # unit scale, like the user state h_u it stands in for
         if config.item_id_embedding:  # history input only (not the RAN's UID embedding); small next to E_i at start
             self.item_id_embeddings = ItemIdEmbedding(config.num_items, d, std=0.02)
+        if self.uses_nezha:
+            self.nezha = NezhaLayerStates(config.num_levels, d, d, config.nezha_init_std, config.nezha_cell)
         self.post_init()
+
+    @property
+    def uses_nezha(self) -> bool:
+        return getattr(self.config, "decoding_architecture", "standard") == "nezha"
 
     def pretrained_backbone_module(self) -> nn.Module:
         """A pretrained causal LM is the body of the item-level sequence backbone."""
@@ -66,6 +79,8 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
 
     @classmethod
     def sequence_training_unsupported(cls, config: IntRRConfig):
+        if getattr(config, "decoding_architecture", "standard") == "nezha":
+            return "IntRR with decoding_architecture='nezha' trains on one prefix per example (placeholders follow the history)"
         if config.backbone == "t5":
             return ("IntRR's T5 backbone is a bidirectional encoder (a position sees the items after it); use "
                     "backbone 'hstu' or 'causal_lm'")
@@ -115,6 +130,8 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         ``h_u`` (Eq. 9 at that position) and the RAN decodes all of them in one batched call; ``L_rec`` is their mean,
         ``logits`` are ``[N, L, K_max]``."""
         self.check_history_inputs(input_ids, attention_mask, item_ids)
+        if self.uses_nezha:
+            return self._nezha_forward(item_ids, attention_mask, labels, timestamps, target_items)
         if labels is None:
             embeds, mask, _ = self._history(item_ids, attention_mask)
             user = self.backbone.user_state(embeds, mask, timestamps)
@@ -141,6 +158,51 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         loss = rec + self.config.alignment_weight * aln_loss
         return GenRecOutput(loss=loss, logits=logits, loss_terms={"rec": rec.detach(), "aln": aln_loss.detach()})
 
+    # ------------------------------------------------------------------ NEZHA (generation/nezha.py)
+    def nezha_backbone_states(self, item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                              timestamps: Optional[torch.Tensor] = None, embeds=None, mask=None, **kwargs):
+        """One backbone pass over the item-level history and the ``L`` placeholders: ``h_u`` and ``h_1 .. h_L``."""
+        if embeds is None:
+            embeds, mask, _ = self._history(item_ids, attention_mask)
+        sequence, full_mask = self.nezha.append_placeholders(embeds, mask)
+        if timestamps is not None:  # the placeholders happen at the last history item's time
+            last = timestamps[:, -1:].expand(-1, self.config.num_levels)
+            timestamps = torch.cat([timestamps, last], 1)
+        return self.nezha.split(self.backbone(sequence, full_mask.bool(), timestamps))
+
+    def nezha_scores(self, level: int, xi: torch.Tensor, contexts: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+        """The user-side RAN at level ``level`` (Eq. 4-5) on ``xi_l`` with the previous levels' codewords."""
+        ran = self.user_ran
+        return ran.logits(ran.fuse(xi, contexts or [], level), level)
+
+    def nezha_transition_input(self, level: int, codes: torch.Tensor) -> torch.Tensor:
+        return self.user_ran.codebooks[level][codes]
+
+    def _nezha_forward(self, item_ids, attention_mask, labels, timestamps, target_items) -> GenRecOutput:
+        """Teacher-forced NEZHA: level ``l`` of the RAN reads ``xi_l`` and the labels' codewords before it; the loss is
+        Eq. 11 with ``L_rec`` from these levels."""
+        if labels is not None and labels.dim() == 3:
+            raise ValueError(self.sequence_training_unsupported(self.config))
+        extra = None
+        if labels is not None and self.config.alignment_items == "history_and_targets":
+            extra = target_items if target_items is not None else self._items_of(labels)
+        embeds, mask, aln = self._history(item_ids, attention_mask, extra)
+        user, placeholders = self.nezha_backbone_states(item_ids, attention_mask, timestamps, embeds=embeds, mask=mask)
+        recurrent, contexts, per_level = user, [], []
+        for level in range(self.config.num_levels if labels is not None else 1):
+            xi = recurrent + placeholders[:, level]
+            per_level.append(self.nezha_scores(level, xi, contexts))
+            if labels is not None and level + 1 < self.config.num_levels:
+                contexts.append(self.user_ran.codebooks[level][labels[:, level]])
+                recurrent = self.nezha.advance(level, contexts[-1][:, None], recurrent[:, None])[:, 0]
+        logits = self.pad_levels(per_level, max(self.config.codebook_sizes))
+        if labels is None:
+            return GenRecOutput(logits=logits)
+        rec = -self.user_ran.code_log_likelihood(per_level, labels).mean()
+        aln_loss = -aln.mean()
+        loss = rec + self.config.alignment_weight * aln_loss
+        return GenRecOutput(loss=loss, logits=logits, loss_terms={"rec": rec.detach(), "aln": aln_loss.detach()})
+
     def _items_of(self, codes: torch.Tensor) -> torch.Tensor:
         """Item ids of target code tuples (for alignment on targets); unknown tuples are dropped."""
         match = (self.item_sids[None, :, :] == codes[:, None, :]).all(-1)
@@ -149,7 +211,11 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
     # ------------------------------------------------------------------ decoding protocol
     def prepare_decoding(self, item_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
                          timestamps: Optional[torch.Tensor] = None, **kwargs) -> IntRRDecodingState:
-        """One backbone pass per user (Sec. 3.4, "Efficiency via Architectural Decoupling")."""
+        """One backbone pass per user (Sec. 3.4, "Efficiency via Architectural Decoupling"); with NEZHA over the
+        history and the placeholders."""
+        if self.uses_nezha:
+            nezha = self.nezha_prepare_decoding(item_ids=item_ids, attention_mask=attention_mask, timestamps=timestamps)
+            return IntRRDecodingState(user=nezha.recurrent[:, 0], contexts=[], nezha=nezha)
         embeds, mask, _ = self._history(item_ids, attention_mask)
         user = self.backbone.user_state(embeds, mask, timestamps)
         return IntRRDecodingState(user=user, contexts=[])
@@ -157,7 +223,10 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
     def decode_step(self, state: IntRRDecodingState, level: int, valid_mask: torch.Tensor,
                     temperature: torch.Tensor) -> torch.Tensor:
         B, W, _ = valid_mask.shape
-        x = state.user[:, None, :].expand(B, W, -1)
+        if state.nezha is not None:  # xi_l = h_u^l + h_l per beam (Eq. 41)
+            x = self.nezha.layer_state(state.nezha.recurrent, state.nezha.placeholder_states, level).expand(B, W, -1)
+        else:
+            x = state.user[:, None, :].expand(B, W, -1)
         hidden = self.user_ran.fuse(x, state.contexts, level)
         logits = self.user_ran.logits(hidden, level) / temperature[..., None].to(hidden.dtype)
         return F.log_softmax(logits.float(), dim=-1)
@@ -167,4 +236,9 @@ class IntRRForGenerativeRecommendation(GenRecPreTrainedModel):
         index = parent[..., None].expand(-1, -1, self.config.hidden_size)
         state.contexts = [c.gather(1, index) for c in state.contexts]
         state.contexts.append(self.user_ran.codebooks[level][codes])
+        if state.nezha is not None:  # each kept beam continues its parent's h_u^l, advanced by its codeword (Eq. 42)
+            recurrent = state.nezha.recurrent.gather(1, index)
+            if level + 1 < self.config.num_levels:
+                recurrent = self.nezha.advance(level, state.contexts[-1], recurrent)
+            state.nezha.recurrent = recurrent
         return state

@@ -55,6 +55,10 @@ class PrismConfig(TigerConfig):
                  loss_vocabulary: str = "level", **kwargs):
         check_choices(position_encoding=(position_encoding, POSITION_ENCODINGS),
                       time_encoding=(time_encoding, TIME_ENCODINGS), ssa_regression=(ssa_regression, SSA_REGRESSIONS))
+        if kwargs.get("decoding_architecture", "standard") != "standard":
+            raise NotImplementedError("NEZHA decoding replaces the decoder inputs, which PRISM's recommender reads as plain "
+                                      "token embeddings after its fused encoder inputs; decoding_architecture='nezha' is not "
+                                      "implemented for PRISM")
         architecture = kwargs.pop("architecture", "encoder_decoder")
         if architecture != "encoder_decoder":
             raise ValueError("PRISM's recommender is a T5 encoder-decoder (PRISM Sec. 4.1): architecture must be "

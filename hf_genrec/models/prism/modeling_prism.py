@@ -224,9 +224,9 @@ class PrismForGenerativeRecommendation(TigerForGenerativeRecommendation):
         return TigerDecodingState(tokens=bos, memory=decoder.encode(embeds, mask), decoder=decoder)
 
     def search(self, state: Any, batch_size: int, num_beams: int, num_return_sequences: int, temperature=None,
-               timings: Optional[dict] = None):
+               timings: Optional[dict] = None, verifier: str = "mask"):
         """The shared constrained beam search; with ``ats_at_decoding`` (and no explicit temperature) each level at
         ``tau(N)`` of the beam prefix's valid children (Eq. 16)."""
         if temperature is None and self.config.use_ats and self.config.ats_at_decoding:
             temperature = self.temperature_schedule()
-        return super().search(state, batch_size, num_beams, num_return_sequences, temperature, timings)
+        return super().search(state, batch_size, num_beams, num_return_sequences, temperature, timings, verifier)

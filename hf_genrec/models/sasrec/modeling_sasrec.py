@@ -159,8 +159,9 @@ class SASRecForSequentialRecommendation(GenRecPreTrainedModel):
         return SASRecDecodingState(user=self.user_states(item_ids, attention_mask))
 
     def search(self, state: SASRecDecodingState, batch_size: int, num_beams: int, num_return_sequences: int,
-               temperature=None, timings=None) -> BeamSearchResult:
-        """Full scoring instead of a beam search: the top ``num_return_sequences`` items of the whole catalog."""
+               temperature=None, timings=None, verifier: str = "mask") -> BeamSearchResult:
+        """Full scoring instead of a beam search: the top ``num_return_sequences`` items of the whole catalog (every
+        result is an item, so ``verifier`` has nothing to check)."""
         scores = F.log_softmax(self.item_scores(state.user).float(), -1)
         top = scores.topk(min(num_return_sequences, self.config.num_items), dim=1)
         items = top.indices

@@ -15,6 +15,13 @@ Two architectures share this config:
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
 ``user_hash_buckets`` > 0 prepends TIGER's hashed user-id token (TIGER used 2,000 buckets).
+
+``decoding_architecture``: ``"standard"`` (the backbone runs once per generated token and beam) or ``"nezha"``
+(NEZHA, :mod:`hf_genrec.generation.nezha`: ``L`` placeholders after the history - in the T5 decoder after ``<bos>``
+- give all levels' states in one backbone pass, and a light recurrent head drafts the SID): ``nezha_cell``
+(``gru`` | ``rnn`` | ``none``), ``nezha_head`` (``shared``: the model's own output rows of each level and its SID
+embeddings as transition inputs; ``separate``: NEZHA's per-level output layers and code embeddings),
+``nezha_init_std`` (the placeholders' initial scale). NEZHA normalises each level over its own codes.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from ...configuration_utils import GenRecConfig, check_choices
 
 ARCHITECTURES = ("encoder_decoder", "decoder_only")
 DECODER_BACKBONES = ("causal_lm", "hstu")  # the backbone of the decoder-only architecture
+DECODING_ARCHITECTURES = ("standard", "nezha")
 
 
 class TigerConfig(GenRecConfig):
@@ -35,9 +43,12 @@ class TigerConfig(GenRecConfig):
                  dropout_rate: float = 0.1, feed_forward_proj: str = "relu", relative_attention_num_buckets: int = 32,
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
-                 **kwargs):
+                 decoding_architecture: str = "standard", nezha_cell: str = "gru", nezha_head: str = "shared",
+                 nezha_init_std: float = 0.02, **kwargs):
         check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
-                      decoder_backbone=(decoder_backbone, DECODER_BACKBONES))
+                      decoder_backbone=(decoder_backbone, DECODER_BACKBONES),
+                      decoding_architecture=(decoding_architecture, DECODING_ARCHITECTURES),
+                      nezha_cell=(nezha_cell, ("gru", "rnn", "none")), nezha_head=(nezha_head, ("shared", "separate")))
         if decoder_backbone == "hstu" and architecture != "decoder_only":
             raise ValueError("decoder_backbone 'hstu' is a decoder-only backbone: set architecture='decoder_only'")
         self.architecture = architecture
@@ -49,6 +60,10 @@ class TigerConfig(GenRecConfig):
         self.loss_vocabulary = loss_vocabulary
         self.user_hash_buckets = int(user_hash_buckets)
         self.decoder_backbone = decoder_backbone
+        self.decoding_architecture = decoding_architecture
+        self.nezha_cell = nezha_cell
+        self.nezha_head = nezha_head
+        self.nezha_init_std = float(nezha_init_std)
         kwargs.setdefault("input_mode", "flat")
         super().__init__(hidden_size=hidden_size, intermediate_size=intermediate_size, num_layers=num_layers,
                          num_heads=num_heads, backbone_config=backbone_config,

@@ -10,6 +10,10 @@ The history is the concatenation of its items' SIDs (``L`` tokens per item); the
   With ``decoder_backbone="hstu"`` the backbone is HSTU (the flattened HSTU baseline); decoding runs the prompt once
   per user and then one token per beam through a key/value cache (:meth:`hf_genrec.modules.hstu.HSTU.extend_decoding`).
 
+``decoding_architecture="nezha"`` (any architecture): NEZHA (:mod:`hf_genrec.generation.nezha`): the backbone runs once
+over the history and ``L`` placeholders (decoder-only: after the history; encoder-decoder: ``<bos> p_1 .. p_L`` in the
+T5 decoder), and a recurrent head drafts the codes; training and decoding both go through the head.
+
 ``item_id_embedding=True`` (an hf_genrec option, not TIGER's method) adds a learned embedding of each history item's
 id to the embeddings of its ``L`` SID tokens. The flat history carries SID tokens only, so the model reads the item
 ids back from them through its catalog (:meth:`TigerForGenerativeRecommendation.history_item_ids`): every caller
@@ -27,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import DynamicCache, T5ForConditionalGeneration
 
+from ...generation.nezha import NezhaDecodingMixin, NezhaDecodingState
 from ...generation.t5_beam_decoder import DecoderCache, EncoderMemory, T5BeamDecoder
 from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
@@ -34,6 +39,7 @@ from ...modules.backbones import (backbone_hidden_size, build_backbone, config_f
                                   prompt_positions)
 from ...modules.hstu import HSTU, HSTUDecodingCache
 from ...modules.item_id_embedding import ItemIdEmbedding
+from ...modules.nezha import NezhaLayerStates
 from ...modules.packed_targets import item_anchors, packed_target_layout, packed_target_states
 from .configuration_tiger import TigerConfig
 
@@ -49,7 +55,7 @@ class TigerDecodingState:
     hstu: Optional[HSTUDecodingCache] = None  # decoder-only on HSTU: the prompt's and each beam's keys/values
 
 
-class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
+class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel):
     config_class = TigerConfig
     base_model_prefix = "tiger"
     pretrained_backbone_config = {"architecture": "decoder_only"}
@@ -82,8 +88,26 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         self._init_new_weights()
         if config.item_id_embedding:  # registered after the other modules: their initialisation is unchanged
             self.item_id_embeddings = ItemIdEmbedding(config.num_items, hidden, std=0.02)
+        if config.decoding_architecture == "nezha":
+            self._add_nezha_modules(config, hidden)
         self.add_method_modules(config)
         self.post_init()
+
+    def _add_nezha_modules(self, config: TigerConfig, hidden: int) -> None:
+        """NEZHA's placeholders and recurrent cells; with ``nezha_head="separate"`` its per-level output layers and code
+        embeddings (the published code's head). Linear and embedding weights N(0, 0.02), as TIGER's added modules."""
+        self.nezha = NezhaLayerStates(config.num_levels, hidden, hidden, config.nezha_init_std, config.nezha_cell)
+        if config.nezha_head == "separate":
+            self.nezha_heads = nn.ModuleList(nn.Linear(hidden, size, bias=False) for size in config.codebook_sizes)
+            self.nezha_code_embeddings = nn.ModuleList(nn.Embedding(size, hidden)  # the last code advances nothing
+                                                       for size in config.codebook_sizes[:-1])
+        with torch.no_grad():
+            for module in [*self.nezha.modules(), *getattr(self, "nezha_heads", []),
+                           *getattr(self, "nezha_code_embeddings", [])]:
+                if isinstance(module, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(module.weight, std=0.02)
+                    if getattr(module, "bias", None) is not None:
+                        nn.init.zeros_(module.bias)
 
     def add_method_modules(self, config: TigerConfig) -> None:
         """Hook for methods built on TIGER's backbone (PRISM): add and initialise their own modules here, after
@@ -100,6 +124,9 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
 
     @classmethod
     def sequence_training_unsupported(cls, config: TigerConfig):
+        if getattr(config, "decoding_architecture", "standard") == "nezha":
+            return (f"{cls.__name__} with decoding_architecture='nezha' trains on one prefix per example: its placeholders "
+                    "follow the whole history")
         if config.architecture == "encoder_decoder":
             return (f"{cls.__name__} with architecture='encoder_decoder' trains on one prefix per example, as the TIGER "
                     "paper prescribes: its T5 encoder is bidirectional (every history position sees the items after it); "
@@ -175,7 +202,7 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
     def level_log_probs(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         """From ``GenRecOutput.logits[:, level]``: with ``loss_vocabulary='vocab'`` they already are the
         log-probabilities (over the whole vocabulary) of the level's codes."""
-        if self.config.loss_vocabulary == "vocab":
+        if self.config.loss_vocabulary == "vocab" or self.uses_nezha:  # NEZHA: log-probabilities over the level
             return logits[..., : self.config.codebook_sizes[level]].float()
         return super().level_log_probs(logits, level)
 
@@ -265,6 +292,13 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         Sequence-level batches (``labels [B, T, L]``, decoder-only): the loss over every history position that has a
         target, one pass (:meth:`sequence_vocab_logits`); ``logits`` are those positions' ``[N, L, K_max]``."""
         self.check_history_inputs(input_ids, attention_mask, kwargs.get("item_ids"))
+        if self.uses_nezha:
+            if labels is not None and labels.dim() == 3:
+                raise ValueError(self.sequence_training_unsupported(self.config))
+            user, placeholders = self.nezha_backbone_states(input_ids, attention_mask, user_ids)
+            log_probs = self.nezha_level_log_probs(user, placeholders, labels)
+            loss = None if labels is None else self.nezha_loss(log_probs, labels)
+            return GenRecOutput(loss=loss, logits=self.pad_levels(log_probs, max(self.config.codebook_sizes)))
         has_target = self.sequence_targets(labels, None)
         if has_target is not None:
             why = self.sequence_training_unsupported(self.config)
@@ -276,9 +310,49 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
         loss = None if labels is None else self.sid_loss(logits, labels)
         return GenRecOutput(loss=loss, logits=self.level_logits(logits))
 
+    # ------------------------------------------------------------------ NEZHA hooks (generation/nezha.py)
+    @property
+    def uses_nezha(self) -> bool:
+        return getattr(self.config, "decoding_architecture", "standard") == "nezha"
+
+    def nezha_backbone_states(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                              user_ids: Optional[torch.LongTensor] = None, **kwargs):
+        """One backbone pass: ``h_u [B, d]`` and the placeholder states ``[B, L, d]`` (Eq. 40). Decoder-only: the
+        placeholders follow the (left-padded) history and ``h_u`` is the last history position; encoder-decoder: the
+        T5 decoder reads ``<bos> p_1 .. p_L`` and ``h_u`` is its state at ``<bos>``."""
+        embeds, mask = self._history(input_ids, attention_mask, user_ids)
+        if self.config.architecture == "encoder_decoder":
+            encoded = self.backbone.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+            bos = self.backbone.shared.weight[self.config.bos_token_id].expand(embeds.shape[0], 1, -1)
+            slots = self.nezha.placeholders.to(embeds.dtype)[None].expand(embeds.shape[0], -1, -1)
+            hidden = self.backbone.decoder(inputs_embeds=torch.cat([bos, slots], 1), encoder_hidden_states=encoded,
+                                           encoder_attention_mask=mask).last_hidden_state
+            if getattr(self.backbone.config, "scale_decoder_outputs", False):
+                hidden = hidden * self.backbone.config.d_model ** -0.5
+            return hidden[:, 0], hidden[:, 1:]
+        sequence, full_mask = self.nezha.append_placeholders(embeds, mask)
+        return self.nezha.split(self._decoder_states(sequence, full_mask))
+
+    def nezha_scores(self, level: int, xi: torch.Tensor) -> torch.Tensor:
+        """Level ``level``'s code logits: the rows of the model's own output head for the level's tokens
+        (``nezha_head="shared"``), or NEZHA's separate per-level output layer."""
+        if self.config.nezha_head == "separate":
+            return self.nezha_heads[level](xi)
+        head = self.backbone.lm_head if self.config.architecture == "encoder_decoder" else self.sid_head
+        start = self.token_offset_list[level]
+        return F.linear(xi, head.weight[start: start + self.config.codebook_sizes[level]])
+
+    def nezha_transition_input(self, level: int, codes: torch.Tensor) -> torch.Tensor:
+        """The generated code's embedding: the model's SID token embedding, or NEZHA's per-level code embedding."""
+        if self.config.nezha_head == "separate":
+            return self.nezha_code_embeddings[level](codes)
+        return self._embed(codes + self.token_offset_list[level])
+
     # ------------------------------------------------------------------ decoding protocol
     def prepare_decoding(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
-                         user_ids: Optional[torch.LongTensor] = None, **kwargs) -> TigerDecodingState:
+                         user_ids: Optional[torch.LongTensor] = None, **kwargs):
+        if self.uses_nezha:  # one backbone pass; the head drafts every level
+            return self.nezha_prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, user_ids=user_ids)
         B = input_ids.shape[0]
         bos = torch.full((B, 1, 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device)
         if self.config.architecture == "encoder_decoder":
@@ -295,6 +369,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
 
     def decode_step(self, state: TigerDecodingState, level: int, valid_mask: torch.Tensor,
                     temperature: torch.Tensor) -> torch.Tensor:
+        if isinstance(state, NezhaDecodingState):
+            return self.nezha_decode_step(state, level, temperature)
         if self.config.architecture == "encoder_decoder":
             logits, state.pending = state.decoder.step(state.tokens, state.memory, state.cache)
         elif self.config.decoder_backbone == "hstu":
@@ -305,6 +381,8 @@ class TigerForGenerativeRecommendation(GenRecPreTrainedModel):
 
     def update_decoding_state(self, state: TigerDecodingState, level: int, parent: torch.Tensor,
                               codes: torch.Tensor) -> TigerDecodingState:
+        if isinstance(state, NezhaDecodingState):
+            return self.nezha_update_decoding_state(state, level, parent, codes)
         tokens = codes + self.token_offset_list[level]
         if self.config.architecture == "encoder_decoder":
             if level < self.config.num_levels - 1:  # after the last level no decoder step follows
