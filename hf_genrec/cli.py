@@ -458,6 +458,10 @@ def _erase_progress_bars() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not os.environ.get("HF_GENREC_VERBOSITY"):  # the command line shows hf_genrec's progress messages
+        from .utils.logging import set_verbosity
+
+        set_verbosity("info")
     try:
         args.func(args)
     except Exception as err:  # noqa: BLE001 - sorted into input errors and bugs just below

@@ -17,6 +17,7 @@ Every hf_genrec model
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -33,6 +34,12 @@ from .tokenization.trie import CatalogTrie
 
 #: Beam width of a freshly built model's ``generation_config`` (and of folders saved without one).
 DEFAULT_NUM_BEAMS = 20
+#: what a tokenizer or the collator may put in a batch, whichever model reads it
+BATCH_INPUTS = ("input_ids", "attention_mask", "item_ids", "timestamps", "user_ids", "target_items")
+#: ``generate`` options of transformers that catalog decoding has no use for (accepted and ignored)
+IGNORED_GENERATE_OPTIONS = ("max_new_tokens", "max_length", "min_length", "early_stopping", "use_cache",
+                            "pad_token_id", "bos_token_id", "eos_token_id", "output_attentions",
+                            "output_hidden_states")
 
 
 @dataclass
@@ -66,6 +73,16 @@ class GenRecGenerateOutput(ModelOutput):
     sids: Optional[torch.LongTensor] = None
     scores: Optional[torch.FloatTensor] = None
     invalid_sid_rate: Optional[float] = None  # verifier="none" only: share of final beams that are no catalog SID
+
+    @property
+    def sequences(self) -> Optional[torch.LongTensor]:
+        """transformers' name for the generated sequences: here the SID codes ``[B, K, L]`` of the ranked items."""
+        return self.sids
+
+    @property
+    def sequences_scores(self) -> Optional[torch.FloatTensor]:
+        """transformers' name for the final beam scores: ``scores [B, K]``."""
+        return self.scores
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,16 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
             nn.init.normal_(module.weight, std=std)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``; a backbone with unmerged LoRA adapters is saved merged, with the
+        adapter next to it (:func:`hf_genrec.training.lora.save_with_lora`), never as weights that reload randomly."""
+        from .training.lora import is_lora, save_with_lora
+
+        if is_lora(self):
+            return save_with_lora(self, save_directory, *args, **kwargs)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     # ------------------------------------------------------------------ backbone
     @classmethod
@@ -384,13 +411,20 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         ``verifier`` (``"mask"``, ``"post_filter"``, ``"none"``): how catalog validity enters the search
         (:func:`~hf_genrec.generation.beam_search.constrained_beam_search`); only ``"mask"`` guarantees ``num_beams``
         valid SIDs.
+
+        Returns a :class:`GenRecGenerateOutput` (``return_dict_in_generate=False``: the ``items`` tensor only;
+        ``output_scores=False``: without ``scores``). Keyword arguments that are neither batch inputs of this model
+        nor generation options are an error, as in transformers.
         """
         generation_config = generation_config or self.generation_config
         if getattr(generation_config, "do_sample", False) or inputs.pop("do_sample", False):
             raise NotImplementedError("hf_genrec decodes with trie-constrained beam search; sampling (do_sample=True) "
                                       "is not implemented")
-        for unused in ("max_new_tokens", "max_length", "min_length", "early_stopping", "use_cache"):
+        return_dict = inputs.pop("return_dict_in_generate", True)
+        output_scores = inputs.pop("output_scores", True)
+        for unused in IGNORED_GENERATE_OPTIONS:  # transformers options that have no meaning for catalog decoding
             inputs.pop(unused, None)
+        self._check_generate_inputs(inputs)
         configured_return = getattr(generation_config, "num_return_sequences", None) or 1
         num_beams = num_beams or self.default_num_beams(generation_config)
         num_return_sequences = num_return_sequences or (configured_return if configured_return > 1 else num_beams)
@@ -410,8 +444,21 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         finally:
             if was_training:
                 self.train()
-        return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores,
+        if not return_dict:
+            return result.items
+        return GenRecGenerateOutput(items=result.items, sids=result.sids, scores=result.scores if output_scores else None,
                                     invalid_sid_rate=getattr(result, "invalid_sid_rate", None))
+
+    def _check_generate_inputs(self, inputs: Dict[str, Any]) -> None:
+        """Unknown keyword arguments of ``generate`` (a typo such as ``num_beam``) are an error naming them."""
+        accepted = set(BATCH_INPUTS)
+        for method in (self.forward, self.prepare_decoding):
+            accepted |= {name for name, p in inspect.signature(method).parameters.items()
+                         if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        unknown = sorted(set(inputs) - accepted)
+        if unknown:
+            raise ValueError(f"The following generate arguments are not used by {type(self).__name__}: {unknown} "
+                             f"(batch inputs it reads: {sorted(accepted - {'labels'})})")
 
     def search(self, state: Any, batch_size: int, num_beams: int, num_return_sequences: int, temperature=None,
                timings: Optional[dict] = None, verifier: str = "mask"):

@@ -56,7 +56,8 @@ def packed_target_layout(mask: torch.Tensor, anchors: torch.Tensor, segment_leng
 def cache_argument(backbone) -> str:
     """The name of a causal LM's key/value cache argument: ``cache`` (transformers >= 5.25; ``past_key_values`` is
     deprecated there) or ``past_key_values`` (earlier 5.x releases)."""
-    return _cache_argument_of(type(backbone))
+    base = backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone  # peft passes kwargs on
+    return _cache_argument_of(type(base))
 
 
 @functools.lru_cache(maxsize=None)

@@ -19,6 +19,43 @@ TRAJECTORY_OPTIONS = ("learning_rate", "weight_decay", "optimizer", "adam_betas"
                       "group_by_length", "schedule_over")
 
 
+#: ``transformers.TrainingArguments`` names and the ``TrainingConfig`` fields they set
+TRAINING_ARGUMENTS_ALIASES = {"per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "eval_batch_size",
+                              "num_train_epochs": "num_epochs", "lr_scheduler_type": "scheduler", "optim": "optimizer",
+                              "deepspeed": "deepspeed_config", "resume_from_checkpoint": "resume_from"}
+_OPTIMIZER_NAMES = {"adamw_torch": "adamw", "adamw_torch_fused": "adamw", "adamw_hf": "adamw"}
+
+
+def translate_training_arguments(data: Dict[str, Any]) -> Dict[str, Any]:
+    """``training`` options with ``TrainingArguments`` names rewritten to ``TrainingConfig`` fields (see
+    :meth:`TrainingConfig.from_dict`); ``bf16`` / ``fp16: true`` set ``mixed_precision``, ``disable_tqdm`` turns
+    ``show_progress`` off, an ``eval_`` prefix of ``metric_for_best_model`` is dropped."""
+    out = dict(data)
+
+    def put(field_name: str, value: Any, given_as: str) -> None:
+        if field_name in out and out[field_name] != value:
+            raise ValueError(f"training.{given_as} ({value!r}) and training.{field_name} ({out[field_name]!r}) "
+                             "set the same option to different values; give one of them")
+        out[field_name] = value
+
+    for alias, field_name in TRAINING_ARGUMENTS_ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            if alias == "optim":
+                value = _OPTIMIZER_NAMES.get(value, value)
+            put(field_name, value, alias)
+    for flag in ("bf16", "fp16"):
+        if flag in out:
+            if out.pop(flag):
+                put("mixed_precision", flag, flag)
+    if "disable_tqdm" in out:
+        put("show_progress", not out.pop("disable_tqdm"), "disable_tqdm")
+    metric = out.get("metric_for_best_model")
+    if isinstance(metric, str) and metric.startswith("eval_"):
+        out["metric_for_best_model"] = metric[len("eval_"):]
+    return out
+
+
 @dataclass
 class TrainingConfig:
     output_dir: str = "runs/train"
@@ -108,7 +145,10 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainingConfig":
-        data = dict(data)
+        """The config of a run file's ``training`` section. ``transformers.TrainingArguments`` names are accepted too
+        (:data:`TRAINING_ARGUMENTS_ALIASES`: ``per_device_train_batch_size``, ``num_train_epochs``, ``bf16``, ...);
+        an option under both names with different values, and an unknown option, are errors."""
+        data = translate_training_arguments(dict(data))
         if data.get("mixed_precision") is False:  # YAML reads a bare `no` as false
             data["mixed_precision"] = "no"
         return dataclass_from_dict(cls, data, "training")

@@ -74,6 +74,25 @@ def merge_lora(model):
     return model
 
 
+def save_with_lora(model, save_directory, *args, **kwargs):
+    """``save_pretrained`` of a model whose backbone carries unmerged LoRA adapters: the folder gets the merged
+    weights (it loads as a plain hf_genrec model with ``from_pretrained``) and the adapter in peft's format under
+    ``adapter/`` (``AutoPeftModel.from_pretrained(folder / "adapter")`` attaches it to the pretrained backbone named by
+    the model's ``backbone_name_or_path``). The model itself stays unmerged, so training can go on."""
+    import copy
+    from pathlib import Path
+
+    backbone = model.backbone
+    name = getattr(model.config, "backbone_name_or_path", None)
+    for adapter in backbone.peft_config.values():
+        if name and not adapter.base_model_name_or_path:
+            adapter.base_model_name_or_path = name
+    backbone.save_pretrained(str(Path(save_directory) / "adapter"))
+    merged = copy.deepcopy(model)
+    merged.backbone = merged.backbone.merge_and_unload()
+    return merged.save_pretrained(save_directory, *args, **kwargs)
+
+
 def freeze_backbone(model):
     for parameter in _backbone(model).parameters():
         parameter.requires_grad_(False)

@@ -15,8 +15,9 @@ cannot take sparse gradients).
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from typing import Iterable, List
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -31,6 +32,40 @@ def sparse_parameters(model: nn.Module) -> List[nn.Parameter]:
                 seen.add(id(module.weight))
                 found.append(module.weight)
     return found
+
+
+def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float,
+                     lr_multipliers: Optional[Dict[str, float]] = None) -> Tuple[List[Dict[str, Any]], List[nn.Parameter]]:
+    """Optimizer groups of a model's trainable dense parameters, and its sparse ones.
+
+    Dense parameters split by weight decay (matrices decay, vectors and norms do not) and by ``lr_multipliers``
+    (``{fnmatch pattern over parameter names: factor}``, first match wins; each group's ``lr`` is
+    ``factor x learning_rate``; a pattern that matches nothing is an error). The two default groups always come first,
+    so optimizer states saved before multipliers existed still load."""
+    sparse = {id(p) for p in sparse_parameters(model)}
+    multipliers = dict(lr_multipliers or {})
+    matched = set()
+    dense: Dict[Tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
+    sparse_group = []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if id(parameter) in sparse:
+            sparse_group.append(parameter)
+            continue
+        pattern = next((p for p in multipliers if fnmatch.fnmatchcase(name, p)), None)
+        factor = float(multipliers[pattern]) if pattern is not None else 1.0
+        matched.add(pattern)
+        decays = not (parameter.ndim < 2 or "norm" in name.lower())
+        dense.setdefault((decays, factor), []).append(parameter)
+    unused = sorted(set(multipliers) - matched)
+    if unused:
+        raise ValueError(f"training.lr_multipliers patterns {unused} match no trainable parameter of "
+                         f"{type(model).__name__} (patterns are fnmatch patterns over names such as "
+                         f"{next(n for n, _ in model.named_parameters())!r})")
+    groups = [{"params": params, "weight_decay": weight_decay if decays else 0.0, "lr": learning_rate * factor}
+              for (decays, factor), params in dense.items() if params or factor == 1.0]
+    return groups, sparse_group
 
 
 @torch.no_grad()

@@ -18,13 +18,12 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from .._version import __version__
 from ..data.collator import GenRecCollator
 from ..evaluation import Evaluator
 from ..utils.io import atomic_write_json, output_lock, read_json_file, written_by_hf_genrec
+from ..utils.logging import get_logger
 from ..utils.plots import plot_training_curves
 from ..utils.progress import progress
 from .backends import TrainingBackend, make_backend
@@ -41,7 +41,9 @@ from .checkpoint import TRAINER_STATE, latest_checkpoint
 from .config import TrainingConfig
 from .lora import is_lora, merge_lora, trainable_parameters
 from .samplers import EpochShuffleSampler, LengthGroupedSampler
-from .sparse_optim import SparseAwareAdamW, sparse_parameters
+from .sparse_optim import SparseAwareAdamW, parameter_groups
+
+logger = get_logger(__name__)
 
 
 class _RowDataset(torch.utils.data.Dataset):
@@ -132,30 +134,8 @@ class GenRecTrainer:
         ``training.lr_multipliers`` (a pattern's parameters train at ``factor x learning_rate``; NEZHA's head), plus
         the row-sparse hash tables of Engram models (``SparseAwareAdamW``)."""
         config = self.config
-        sparse = {id(p) for p in sparse_parameters(self.model)}
-        multipliers = dict(config.lr_multipliers or {})
-        matched = set()
-        dense: Dict[Tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
-        sparse_group = []
-        for name, parameter in self.model.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            if id(parameter) in sparse:
-                sparse_group.append(parameter)
-                continue
-            pattern = next((p for p in multipliers if fnmatch.fnmatchcase(name, p)), None)
-            factor = float(multipliers[pattern]) if pattern is not None else 1.0
-            matched.add(pattern)
-            decays = not (parameter.ndim < 2 or "norm" in name.lower())
-            dense.setdefault((decays, factor), []).append(parameter)
-        unused = sorted(set(multipliers) - matched)
-        if unused:
-            raise ValueError(f"training.lr_multipliers patterns {unused} match no trainable parameter of "
-                             f"{type(self.model).__name__} (patterns are fnmatch patterns over names such as "
-                             f"{next(n for n, _ in self.model.named_parameters())!r})")
-        groups = [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
-                   "lr": config.learning_rate * factor} for (decays, factor), params in dense.items()
-                  if params or factor == 1.0]
+        groups, sparse_group = parameter_groups(self.model, config.learning_rate, config.weight_decay,
+                                                config.lr_multipliers)
         if sparse_group:  # hash tables (Engram): row-sparse gradients, state only for touched rows, no decay
             if config.deepspeed_config:
                 raise ValueError("DeepSpeed does not train sparse embeddings: set the model's sparse_tables to false "
@@ -263,7 +243,7 @@ class GenRecTrainer:
                              "only if you trust where it came from, with training.allow_pickled_checkpoints: true")
         saved = state.get("run_fingerprint")
         if saved is None:
-            print(f"note: {folder} predates run fingerprints; its configuration cannot be checked against this run's")
+            logger.warning(f"{folder} predates run fingerprints; its configuration cannot be checked against this run's")
             return
         differences = _differences(saved, self.run_fingerprint())
         if differences:
@@ -359,8 +339,8 @@ class GenRecTrainer:
             accelerator.init_trackers("hf_genrec", config={k: v for k, v in config.to_dict().items()
                                                           if isinstance(v, (int, float, str, bool))})
         if self.is_main:
-            print(f"training {type(backend.unwrapped).__name__}: {trainable_parameters(backend.unwrapped)} on "
-                  f"{backend.num_processes} process(es), {total_steps} steps")
+            logger.info(f"training {type(backend.unwrapped).__name__}: {trainable_parameters(backend.unwrapped)} on "
+                        f"{backend.num_processes} process(es), {total_steps} steps")
         bar = progress(total=total_steps, initial=state["global_step"], desc="training", unit="step",
                        disable=not (self.is_main and config.show_progress))
         eval_every = config.eval_steps or steps_per_epoch
@@ -476,8 +456,8 @@ class GenRecTrainer:
         self._checkpoint(step, state)
         self._evaluation_seconds = getattr(self, "_evaluation_seconds", 0.0) + time.perf_counter() - began
         if self.is_main and config.show_progress:
-            print(f"step {step}: validation {config.metric_for_best_model} {value:.4f} ± {row['ci95']:.4f} over "
-                  f"{row['users']:,} users (best {state['best_metric']:.4f} at step {state['best_step']})")
+            logger.info(f"step {step}: validation {config.metric_for_best_model} {value:.4f} ± {row['ci95']:.4f} over "
+                        f"{row['users']:,} users (best {state['best_metric']:.4f} at step {state['best_step']})")
         patience = config.early_stopping_patience
         return bool(patience and state["evaluations_without_improvement"] >= patience)
 

@@ -1,6 +1,7 @@
 """One progress-bar factory so every long loop looks the same and can be silenced.
 
-Set ``HF_GENREC_DISABLE_PROGRESS=1`` to turn bars off (tests, logs).
+Bars are off when ``HF_GENREC_DISABLE_PROGRESS=1`` or ``HF_HUB_DISABLE_PROGRESS_BARS=1`` is set, or after
+``transformers.utils.logging.disable_progress_bar()`` (the switches Hugging Face users already know).
 """
 
 from __future__ import annotations
@@ -12,8 +13,19 @@ from typing import Iterable, Optional
 from tqdm.auto import tqdm
 
 
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def progress_disabled() -> bool:
-    return os.environ.get("HF_GENREC_DISABLE_PROGRESS", "0").lower() in {"1", "true", "yes"}
+    """Whether bars are switched off (see the module docstring)."""
+    if _truthy("HF_GENREC_DISABLE_PROGRESS") or _truthy("HF_HUB_DISABLE_PROGRESS_BARS"):
+        return True
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return False
+    return not transformers_logging.is_progress_bar_enabled()
 
 
 def progress(iterable: Optional[Iterable] = None, desc: str = "", total: Optional[int] = None, unit: str = "it",

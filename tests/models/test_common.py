@@ -93,7 +93,9 @@ def test_saved_folder_reloads_through_the_auto_classes_and_ranks_the_same(model_
     model, tok = tiny_model(model_type, variant)
     folder = save_model_folder(model, tok, tmp_path / "model")
     assert type(AutoConfig.from_pretrained(folder)) is type(model.config)
-    loaded = AutoModel.from_pretrained(folder).eval()
+    loaded, info = AutoModel.from_pretrained(folder, output_loading_info=True)
+    loaded.eval()
+    assert not any(info.values()), f"loading reports {info}"  # no missing, unexpected or mismatched weights
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert type(loaded) is type(model) and isinstance(tokenizer, SIDTokenizer)
     assert tokenizer.default_mode == model.config.input_mode  # a plain tokenizer(histories) fits the model
@@ -209,3 +211,16 @@ def test_sequence_level_loss_and_gradients_equal_the_mean_of_prefix_losses(model
     assert set(grads[0]) == set(grads[1]) and grads[0]
     for name in grads[0]:
         assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5), name
+
+
+@pytest.mark.parametrize("model_type,variant", FIRST_VARIANTS, ids=[f"{m}-{v}" for m, v in FIRST_VARIANTS])
+def test_generate_rejects_unknown_arguments_and_speaks_transformers(model_type, variant):
+    model, tok = tiny_model(model_type, variant)
+    batch = batch_for(model, tok)
+    with pytest.raises(ValueError, match="num_beam"):
+        model.generate(**batch, num_beam=4)
+    out = model.generate(**batch, num_beams=4, max_new_tokens=3, pad_token_id=0)  # transformers options: ignored
+    assert torch.equal(out.sequences, out.sids) and torch.equal(out.sequences_scores, out.scores)
+    items = model.generate(**batch, num_beams=4, return_dict_in_generate=False)
+    assert torch.equal(items, out.items)
+    assert model.generate(**batch, num_beams=4, output_scores=False).scores is None

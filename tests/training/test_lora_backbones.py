@@ -124,3 +124,32 @@ def test_training_with_lora_loads_back(run_config):
     tok = SIDTokenizer.from_pretrained(folder)
     out = model.generate(**tok([[0, 1]], return_tensors="pt"), num_beams=5)
     assert out.items.shape == (1, 5)
+
+
+def test_save_pretrained_of_an_unmerged_lora_model_reloads_merged_and_keeps_the_adapter(tmp_path):
+    from peft import AutoPeftModel
+
+    path = save_tiny_causal_lm("qwen3", tmp_path)
+    tok = tokenizer()
+    torch.manual_seed(0)
+    model = build_model("tiger", tok, architecture="decoder_only", backbone_name_or_path=str(path))
+    apply_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    model.eval()
+    batch = tok([[0, 1, 2], [4]], return_tensors="pt")
+    expected = model.generate(**batch, num_beams=6)
+    model.save_pretrained(tmp_path / "saved")
+    assert type(model.backbone).__name__.startswith("Peft")  # the model in memory stays unmerged
+    loaded, info = AutoModel.from_pretrained(tmp_path / "saved", output_loading_info=True)
+    assert not any(info.values())
+    out = loaded.eval().generate(**batch, num_beams=6)
+    assert torch.equal(out.items, expected.items) and torch.allclose(out.scores, expected.scores, atol=1e-4)
+    # the adapter alone, in peft's format, attaches to the pretrained backbone it was trained on
+    adapter = AutoPeftModel.from_pretrained(tmp_path / "saved" / "adapter").eval()
+    embeds = torch.randn(1, 5, model.backbone.config.hidden_size)
+    with torch.no_grad():
+        assert torch.allclose(adapter(inputs_embeds=embeds).last_hidden_state,
+                              model.backbone(inputs_embeds=embeds).last_hidden_state, atol=1e-5)
