@@ -12,7 +12,9 @@ So that ``import hf_genrec`` and the command line stay light, the registration i
   registration on its first lookup (``AutoModel.from_pretrained`` and friends) made while no hf_genrec or
   transformers module is half-imported, so the registration never meets a circular import.
 
-``register_auto_classes()`` may also be called directly; it is idempotent.
+``register_auto_classes()`` may also be called directly; it is idempotent. The same import hook runs other
+hf_genrec registrations that need a heavy transformers module (:func:`after_import`; the ``recommendation``
+pipeline waits for ``transformers.pipelines``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import importlib.abc
 import sys
 import threading
+import warnings
+from typing import Callable, Dict, List
 
 _REGISTERED = False
 _REGISTERING = False  # set while this process registers (the registration reads the mappings itself)
@@ -31,6 +35,8 @@ _AUTO_MAPPINGS = {
     "transformers.models.auto.modeling_auto": "MODEL_MAPPING",
     "transformers.models.auto.tokenization_auto": "TOKENIZER_MAPPING",
 }
+#: other modules whose loading runs hf_genrec hooks (:func:`after_import`): name -> hooks, each run once
+_AFTER_IMPORT: Dict[str, List[Callable]] = {}
 
 
 def register_auto_classes() -> None:
@@ -108,10 +114,11 @@ def _arm(module) -> None:
 
 
 class _AutoModuleWatcher(importlib.abc.MetaPathFinder):
-    """Wraps the loaders of transformers' Auto modules so that :func:`_arm` runs right after each one loads."""
+    """Wraps the loaders of transformers' Auto modules so that :func:`_arm` runs right after each one loads (and
+    those of the modules that :func:`after_import` waits for, to run its hooks)."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in _AUTO_MAPPINGS:
+        if fullname not in _AUTO_MAPPINGS and fullname not in _AFTER_IMPORT:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -128,10 +135,37 @@ class _AutoModuleWatcher(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             original(module)
-            _arm(module)
+            if fullname in _AUTO_MAPPINGS:
+                _arm(module)
+            for hook in _AFTER_IMPORT.pop(fullname, []):
+                _run_hook(hook, module)
 
         loader.exec_module = exec_module
         return spec
+
+
+def _watch_imports() -> None:
+    if not any(isinstance(finder, _AutoModuleWatcher) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AutoModuleWatcher())
+
+
+def _run_hook(hook: Callable, module) -> None:
+    """A failing hook must not break the import of the transformers module it waited for: it warns instead."""
+    try:
+        hook(module)
+    except Exception as error:  # noqa: BLE001 - reported, not swallowed
+        warnings.warn(f"hf_genrec: {getattr(hook, '__qualname__', hook)} failed after importing {module.__name__}: "
+                      f"{type(error).__name__}: {error}", RuntimeWarning, stacklevel=2)
+
+
+def after_import(name: str, hook: Callable) -> None:
+    """Run ``hook(module)`` once the module ``name`` is imported: now if it already is, else right after it loads."""
+    with _LOCK:
+        if name in sys.modules:
+            _run_hook(hook, sys.modules[name])
+            return
+        _AFTER_IMPORT.setdefault(name, []).append(hook)
+        _watch_imports()
 
 
 def install_lazy_registration() -> None:
@@ -141,5 +175,4 @@ def install_lazy_registration() -> None:
         if loaded:
             register_auto_classes()
             return
-        if not any(isinstance(finder, _AutoModuleWatcher) for finder in sys.meta_path):
-            sys.meta_path.insert(0, _AutoModuleWatcher())
+        _watch_imports()

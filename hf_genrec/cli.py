@@ -3,10 +3,12 @@
 Subcommands (each writes ``summary.json`` into its output folder and shows progress on long work):
 
 * ``prepare``    raw logs -> leave-one-out ``DatasetDict`` + item table + item embeddings
-* ``build-sids`` item embeddings -> semantic IDs + ``SIDTokenizer`` + SID quality report
+* ``build-sids`` item embeddings -> semantic IDs + ``SIDTokenizer`` + SID quality report (``--import``: published SIDs)
+* ``export-sids`` a SIDs folder -> LETTER ``.index.json`` or an item-to-codes table
 * ``evaluate``   full-ranking Recall/NDCG@K of a saved model (``metrics.json``)
 * ``train``      train from a YAML config (``accelerate launch -m hf_genrec.cli train ...`` for several processes)
 * ``recommend``  top-K items for one history, with titles and scores
+* ``serve``      an HTTP recommendation service (FastAPI + uvicorn, dynamic batching; ``pip install hf_genrec[serve]``)
 * ``push``       a model folder or prepared dataset to the Hub (optionally with bundled remote code)
 * ``synthetic``  write the embedded default catalog in the two-file format
 * ``reproduce``  a paper table's experiments end to end, next to the published numbers
@@ -27,7 +29,8 @@ import sys
 from typing import Dict, List, Optional
 
 from ._version import __version__
-from .defaults import COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, QUANTIZERS, READER_FORMATS
+from .defaults import (COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, QUANTIZERS, READER_FORMATS,
+                       SID_EXPORT_FORMATS, SID_IMPORT_FORMATS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +126,8 @@ def cmd_prepare(args) -> Dict:
     from .commands.prepare import run_prepare
     from .data import format_statistics
 
-    summary = run_prepare(args.data, args.out, format=args.format, items=args.items, config=_prepare_config(args),
+    config = None if args.format == "hub" else _prepare_config(args)  # a Hub dataset keeps its own settings
+    summary = run_prepare(args.data, args.out, format=args.format, items=args.items, config=config,
                           encoder=None if args.no_embed else args.encoder, batch_size=args.batch_size,
                           device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                           overwrite=args.overwrite, export_parquet=args.export_parquet,
@@ -137,7 +141,8 @@ def cmd_prepare(args) -> Dict:
         from .data import PreparedDataset
         from .hub import push_dataset
 
-        url = push_dataset(PreparedDataset.load(args.out), args.push_to_hub, private=args.private)
+        url = push_dataset(PreparedDataset.load(args.out), args.push_to_hub, private=args.private,
+                           item_embeddings=args.out)
         print(f"pushed to {url}")
     return summary
 
@@ -192,9 +197,45 @@ def cmd_quickstart(args) -> Dict:
     return summary
 
 
+def _usage_line(quality: Dict) -> str:
+    """Perplexity and utilization per level of a SID quality report, in one line."""
+    return ("perplexity per level: " + ", ".join(f"{p:.1f}" for p in quality["perplexity"]) +
+            "   utilization: " + ", ".join(f"{u:.3f}" for u in quality["utilization"]))
+
+
+def cmd_import_sids(args) -> Dict:
+    from .commands.sid_interop import run_import_sids
+
+    summary = run_import_sids(args.data, args.import_path, args.out, args.import_format, args.collisions or "none",
+                              args.codebook_sizes, args.import_key_column, args.ignore_unknown_items, args.overwrite)
+    imported, quality = summary["imported"], summary["quality"]
+    duplicates = summary["collision_handling"]["duplicates"]
+    print(f"imported {args.import_format} SIDs of {imported['items']:,} items from {args.import_path} "
+          f"({imported['ignored_unknown_items']:,} unknown items dropped), codebooks {summary['codebook_sizes']}")
+    print("collision rate per level: " + ", ".join(f"{r:.4f}" for r in quality["collision_rate_per_level"])
+          + f"; {duplicates['shared_sids']:,} SIDs shared by {duplicates['items_sharing_a_sid']:,} items "
+          f"(collisions '{summary['collisions']}')")
+    print(_usage_line(quality))
+    print(f"saved to {args.out} (summary: {args.out}/summary.json; no quantizer/: models that read codebooks need "
+          "SIDs built with a quantizer)")
+    return summary
+
+
+def cmd_export_sids(args) -> Dict:
+    from .commands.sid_interop import run_export_sids
+
+    summary = run_export_sids(args.sids, args.data, args.out, args.format, args.overwrite)
+    print(f"wrote the {args.format} SIDs of {summary['items']:,} items ({summary['levels']} levels, codebooks "
+          f"{summary['codebook_sizes']}) to {args.out} (summary: {summary['outputs']['summary']})")
+    return summary
+
+
 def cmd_build_sids(args) -> Dict:
     from .commands.build_sids import run_build_sids
 
+    if args.import_path:
+        return cmd_import_sids(args)
+    args.collisions = args.collisions or "suffix"
     options = {}
     if args.quantizer in ("rqvae", "vqvae"):
         options.update(epochs=args.epochs or 100, beta=0.25 if args.beta is None else args.beta,
@@ -219,8 +260,7 @@ def cmd_build_sids(args) -> Dict:
           f"({summary['seconds']:.1f} s)")
     print("collision rate per level before handling: " + ", ".join(f"{r:.4f}" for r in before["collision_rate_per_level"]))
     print(f"after '{args.collisions}': collision rate {after['collision_rate']:.4f}, unique SIDs {after['unique_sids']:,}")
-    print("perplexity per level: " + ", ".join(f"{p:.1f}" for p in before["perplexity"]) +
-          "   utilization: " + ", ".join(f"{u:.3f}" for u in before["utilization"]))
+    print(_usage_line(before))
     for name, quality in summary["reference_sids"].items():
         print(f"published {name} SIDs: collision rate {quality['collision_rate']:.4f}, "
               "per level " + ", ".join(f"{r:.4f}" for r in quality["collision_rate_per_level"]))
@@ -274,6 +314,25 @@ def cmd_recommend(args) -> Dict:
     return summary
 
 
+def cmd_serve(args) -> Dict:
+    from .commands.serve import run_serve
+    from .serving import ServingDependencyError
+
+    try:
+        summary = run_serve(args.model, host=args.host, port=args.port, out=args.out,
+                            max_batch_size=1 if args.no_batching else args.max_batch_size,
+                            max_wait_ms=args.max_wait_ms, batching=not args.no_batching, num_beams=args.num_beams,
+                            max_top_k=args.max_top_k, device=args.device, tokenizer=args.tokenizer,
+                            log_level=args.log_level, access_log=args.access_log)
+    except ServingDependencyError as error:  # one line, like an input error
+        print(f"hf-genrec serve: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    stats = summary.get("stats") or {"items": 0, "batches": 0, "mean_batch_size": 0}
+    print(f"served {stats['items']:,} histories in {stats['batches']:,} batches (mean size {stats['mean_batch_size']}); "
+          f"summary: {args.out}/serve_summary.json")
+    return summary
+
+
 def cmd_push(args) -> Dict:
     from .commands.push import run_push
 
@@ -301,8 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     prep = sub.add_parser("prepare", help="raw logs -> leave-one-out DatasetDict + item embeddings")
-    prep.add_argument("--data", required=True, help="dataset folder or file (or an Amazon 2023 category for amazon2023-hub)")
-    prep.add_argument("--format", default="auto", choices=("auto", *READER_FORMATS))
+    prep.add_argument("--data", required=True, help="dataset folder or file (or an Amazon 2023 category for "
+                      "amazon2023-hub; a Hub dataset id or Parquet export folder for hub)")
+    prep.add_argument("--format", default="auto", choices=("auto", *READER_FORMATS),
+                      help="hub: a dataset prepared and pushed by hf-genrec (push --data), read back with its "
+                      "splits, statistics and item embeddings")
     prep.add_argument("--items", default=None, help="item / meta / business file when not beside --data")
     prep.add_argument("--out", required=True, help="output folder (written atomically)")
     prep.add_argument("--overwrite", action="store_true")
@@ -333,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--quantizer", default="rqkmeans", choices=QUANTIZERS)
     sids.add_argument("--levels", type=POSITIVE, default=3)
     sids.add_argument("--codebook-size", type=AT_LEAST_TWO, default=256)
-    sids.add_argument("--collisions", default="suffix", choices=COLLISION_MODES)
+    sids.add_argument("--collisions", default=None, choices=COLLISION_MODES,
+                      help="default suffix; with --import: none (keep the imported codes) or suffix (add a level)")
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--overwrite", action="store_true")
     v = sids.add_argument_group("RQ-VAE / VQ-VAE")
@@ -358,7 +421,29 @@ def build_parser() -> argparse.ArgumentParser:
     k = sids.add_argument_group("RQ-KMeans")
     k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
     k.add_argument("--kmeans-iterations", type=POSITIVE, default=50)
+    i = sids.add_argument_group("imported SIDs (instead of fitting a quantizer; no quantizer/ is written)")
+    i.add_argument("--import", dest="import_path", default=None, metavar="FILE",
+                   help="published SIDs mapped onto --data's items by item key")
+    i.add_argument("--import-format", default="letter", choices=SID_IMPORT_FORMATS,
+                   help="letter: LETTER / LC-Rec .index.json; table: item key + one code per level (CSV, TSV, JSON "
+                        "lines); beauty-letter: the letter_sid field of an items.jsonl (Beauty)")
+    i.add_argument("--import-key-column", default=None,
+                   help="item key column of a table (default: item_id, asin, ... or the first column)")
+    i.add_argument("--codebook-sizes", type=_ks, default=None, metavar="K1,K2,...",
+                   help="codebook size per level of the imported codes (one number: every level; default max code + 1)")
+    i.add_argument("--ignore-unknown-items", action="store_true",
+                   help="drop imported items that --data does not have instead of failing")
     sids.set_defaults(func=cmd_build_sids)
+
+    exp = sub.add_parser("export-sids", help="a SIDs folder -> LETTER .index.json or an item-to-codes table")
+    exp.add_argument("--sids", required=True, help="an hf-genrec build-sids output folder")
+    exp.add_argument("--data", required=True, help="the prepared dataset the SIDs were built for (item keys)")
+    exp.add_argument("--format", default="letter", choices=SID_EXPORT_FORMATS,
+                     help="letter: LETTER / LC-Rec .index.json; table: item_id, code_1..code_L (.csv, .tsv or .jsonl "
+                          "by the file name)")
+    exp.add_argument("--out", required=True, help="the file to write (summary: <out>.summary.json)")
+    exp.add_argument("--overwrite", action="store_true")
+    exp.set_defaults(func=cmd_export_sids)
 
     ev = sub.add_parser("evaluate", help="full-ranking Recall/NDCG@K of a saved model on a prepared split")
     ev.add_argument("--model", required=True, help="a saved hf_genrec model folder (with its tokenizer)")
@@ -390,6 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="beam width (default: the model's generation_config; at least --top-k)")
     rec.add_argument("--out", default="runs/recommend", help="where recommendations.json and summary.json go")
     rec.set_defaults(func=cmd_recommend)
+
+    srv = sub.add_parser("serve", help="serve a saved model over HTTP (POST /recommend, GET /health, GET /stats)")
+    srv.add_argument("--model", required=True, help="a model folder or Hub repo id")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    srv.add_argument("--port", type=_number(int, 0), default=8000, help="port (0: any free port, see the summary)")
+    srv.add_argument("--max-batch-size", type=POSITIVE, default=32,
+                     help="most histories answered by one model.generate call (dynamic batching)")
+    srv.add_argument("--max-wait-ms", type=_number(float, 0), default=5.0,
+                     help="how long a batch waits for more requests after its first one")
+    srv.add_argument("--no-batching", action="store_true", help="one generate call per history (for comparison)")
+    srv.add_argument("--num-beams", type=POSITIVE, default=None,
+                     help="beam width (default: the model's generation_config; at least the request's top_k)")
+    srv.add_argument("--max-top-k", type=POSITIVE, default=100, help="largest top_k a request may ask for")
+    srv.add_argument("--tokenizer", default=None, help="tokenizer folder when not inside --model")
+    srv.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    srv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    srv.add_argument("--access-log", action="store_true", help="log every request")
+    srv.add_argument("--out", default="runs/serve", help="where serve_summary.json goes")
+    srv.set_defaults(func=cmd_serve)
 
     push = sub.add_parser("push", help="push a model folder or a prepared dataset to the Hugging Face Hub")
     push.add_argument("--model", default=None, help="a saved model folder")

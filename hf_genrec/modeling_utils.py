@@ -17,8 +17,10 @@ Every hf_genrec model
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -152,6 +154,18 @@ class ItemFeature:
         return table
 
 
+def _hub_model_files():
+    """:mod:`hf_genrec.hub.model_files`, imported by name rather than relatively, so that the remote-code bundle
+    (:mod:`hf_genrec.hub.remote_code` follows relative imports) stays without the Hub code; ``None`` where hf_genrec is
+    not installed (a bundled copy then saves and pushes as plain transformers does)."""
+    try:
+        return importlib.import_module("hf_genrec.hub.model_files")
+    except ModuleNotFoundError as error:  # hf_genrec itself is missing (a nameless error: an import hook hid it)
+        if (error.name or "hf_genrec").split(".")[0] == "hf_genrec":
+            return None
+        raise
+
+
 def history_mask(item_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Real positions of an item-level history: ``item_ids >= 0`` (padding is ``-1``), and the attention mask."""
     mask = item_ids >= 0
@@ -209,13 +223,34 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """``PreTrainedModel.save_pretrained``; a backbone with unmerged LoRA adapters is saved merged, with the
-        adapter next to it (:func:`hf_genrec.training.lora.save_with_lora`), never as weights that reload randomly."""
+        """``PreTrainedModel.save_pretrained``, then the rest of a self-contained folder: the SID tokenizer (in the
+        model's input layout), catalog trie, items, metrics, data licence and hf_genrec's model card
+        (:func:`hf_genrec.hub.model_files.write_model_files`). ``push_to_hub=True`` pushes it (:meth:`push_to_hub`).
+        A backbone with unmerged LoRA adapters is saved merged, with the adapter next to it
+        (:func:`hf_genrec.training.lora.save_with_lora`), never as weights that reload randomly."""
         from .training.lora import is_lora, save_with_lora
 
         if is_lora(self):
             return save_with_lora(self, save_directory, *args, **kwargs)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        push = kwargs.pop("push_to_hub", False)
+        hub_options = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private", "token")
+                       if k in kwargs}
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        files = _hub_model_files()
+        if files is not None and (args[0] if args else kwargs.get("is_main_process", True)):
+            files.write_model_files(self, save_directory)
+        if push:
+            self.push_to_hub(hub_options.pop("repo_id", Path(save_directory).name), **hub_options)
+        return result
+
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """Push the whole folder of :meth:`save_pretrained` - tokenizer, items and hf_genrec's card included - in one
+        commit (:func:`hf_genrec.hub.model_files.push_model`; ``allow_restricted=True`` for a model trained on data
+        whose licence restricts redistribution). A remote-code copy without hf_genrec pushes as transformers does."""
+        files = _hub_model_files()
+        if files is None:
+            return super().push_to_hub(repo_id, **kwargs)
+        return files.push_model(self, repo_id, **kwargs)
 
     # ------------------------------------------------------------------ backbone
     @classmethod
@@ -338,15 +373,20 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         """Clear errors for histories encoded for another layout than the model's ``input_mode`` (the tokenizer's
         ``mode``) and for empty histories; ``forward`` and ``generate`` call it first."""
         name = type(self).__name__
+        fix = ("or set tokenizer.default_mode = '{0}'. A tokenizer saved by model.save_pretrained has the model's "
+               "mode; one saved on its own keeps its default_mode (tokenizer_config.json)")
         if self.config.input_mode == "item":
             if item_ids is None:
-                raise ValueError(f"{name} reads one position per history item: encode the histories with "
-                                 "tokenizer(histories, mode='item') (this batch has no item_ids, a 'flat' batch?)")
+                raise ValueError(f"{name} reads one position per history item (config.input_mode 'item') but this "
+                                 "batch has no item_ids: it was encoded with mode='flat', the tokenizer's default_mode "
+                                 "unless given. Encode with tokenizer(histories, mode='item') " + fix.format("item"))
             mask = history_mask(item_ids, attention_mask)
         else:
             if item_ids is not None or input_ids is None or input_ids.dim() != 2:
-                raise ValueError(f"{name} reads the histories' SID tokens one after the other: encode them with "
-                                 "tokenizer(histories, mode='flat') (this batch is laid out per item, mode='item'?)")
+                raise ValueError(f"{name} reads the histories' SID tokens one after the other (config.input_mode "
+                                 "'flat') but this batch is laid out per item (mode='item', the tokenizer's "
+                                 "default_mode unless given). Encode with tokenizer(histories, mode='flat') "
+                                 + fix.format("flat"))
             mask = attention_mask.bool() if attention_mask is not None else input_ids != self.config.pad_token_id
         empty = torch.nonzero(~mask.any(-1)).flatten().tolist() if mask.shape[-1] else list(range(mask.shape[0]))
         if empty:

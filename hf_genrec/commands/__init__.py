@@ -9,6 +9,7 @@ summary that the CLI prints and writes as ``summary.json``.
 * :mod:`.synthetic`   the embedded default catalog
 * :mod:`.reproduce`   a paper table's experiments end to end, next to the published numbers
 * :mod:`.quickstart`  the main job on the embedded default
+* :mod:`.serve`       a saved model as an HTTP service (:mod:`hf_genrec.serving`; writes ``serve_summary.json``)
 
 This package imports nothing heavy itself, so ``hf-genrec --help`` stays fast.
 """

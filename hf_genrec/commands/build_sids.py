@@ -27,6 +27,25 @@ def reference_sid_tables(items) -> Dict[str, Any]:
     return tables
 
 
+def sid_round_trip(tokenizer) -> bool:
+    """Whether every item's SID decodes back to that item alone (no SID shared)."""
+    import torch
+
+    decoded = tokenizer.codes_to_items(tokenizer.item_codes(torch.arange(tokenizer.num_items)))
+    return all(items == [i] for i, items in enumerate(decoded))
+
+
+def plot_sid_tables(tables: Dict[str, Any], path, title: str) -> Path:
+    """``sid_quality.png``: code usage per level of each SID table ``{name: (codes, codebook sizes)}``, annotated
+    with its quality numbers (:func:`~hf_genrec.quantization.sid_quality`)."""
+    from ..quantization import code_usage, sid_quality
+    from ..utils.plots import plot_code_usage
+
+    usage = {name: code_usage(codes, sizes) for name, (codes, sizes) in tables.items()}
+    quality = {name: sid_quality(codes, sizes) for name, (codes, sizes) in tables.items()}
+    return plot_code_usage(usage, path, title=title, quality=quality)
+
+
 def popularity_scores(train_counts) -> "torch.Tensor":
     """PRISM's item popularity ``p_v`` (Eq. 4): ``log1p`` of the training interactions, min-max scaled to [0, 1]
     (training counts only, no validation or test targets: ../shared/specs/prism.md Sec. 6)."""
@@ -81,13 +100,11 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
     ``out/`` receives ``quantizer/``, ``tokenizer/`` (``AutoTokenizer``-loadable), ``sid_quality.png``,
     ``training_loss.png`` (autoencoder quantizers) and ``summary.json``.
     """
-    import torch
-
     from ..embeddings import load_item_embeddings
     from ..data.tags import save_tags
-    from ..quantization import build_semantic_ids, code_usage, prism_table3, sid_quality
+    from ..quantization import build_semantic_ids, prism_table3, sid_quality
     from ..tokenization import SIDTokenizer
-    from ..utils.plots import plot_code_usage, plot_quantizer_history
+    from ..utils.plots import plot_quantizer_history
 
     out = Path(out)
     with writing(out, overwrite, inputs=[prepared_dir]):
@@ -109,10 +126,7 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         seconds = round(time.perf_counter() - t, 3)
         tokenizer = SIDTokenizer.from_sids(sids.codes, sids.codebook_sizes, collisions=collisions,
                                            item_keys=prepared.items["item_id"])
-        round_trip = None
-        if collisions != "none":
-            decoded = tokenizer.codes_to_items(tokenizer.item_codes(torch.arange(tokenizer.num_items)))
-            round_trip = all(items == [i] for i, items in enumerate(decoded))
+        round_trip = sid_round_trip(tokenizer) if collisions != "none" else None
         published = reference_sid_tables(prepared.items)
         summary: Dict[str, Any] = {
             "command": "build-sids", "hf_genrec_version": __version__, "started": started,
@@ -134,8 +148,7 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
             tables = {f"{quantizer} (raw)": (sids.raw_codes, fitted.codebook_sizes),
                       f"{quantizer} + {collisions}": (sids.codes, sids.codebook_sizes)}
             tables.update({f"published {name}": table for name, table in published.items()})
-            plot_code_usage({name: code_usage(codes, sizes) for name, (codes, sizes) in tables.items()},
-                            tmp / "sid_quality.png", title=f"code usage per level - {prepared.name}")
+            plot_sid_tables(tables, tmp / "sid_quality.png", title=f"code usage per level - {prepared.name}")
             outputs = {"quantizer": str(out / "quantizer"), "tokenizer": str(out / "tokenizer"),
                        "plot": str(out / "sid_quality.png")}
             history = sids.fit_report.get("history")

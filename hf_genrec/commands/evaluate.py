@@ -3,7 +3,6 @@ the reference baselines on the same split, and top-K recommendations for one his
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -12,6 +11,7 @@ from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PreparedDataset
+from ..hub.items import model_items, resolve_history  # noqa: F401 (resolve_history: re-exported)
 from ..utils.io import atomic_write_json, output_lock
 from .common import SUMMARY_FILE, now
 
@@ -120,59 +120,13 @@ def default_evaluation_folder(model_dir: str | os.PathLike, split: str) -> Path:
     return Path("runs") / "evaluate" / f"{name}-{split}"
 
 
-def resolve_history(history: str, items: Dict[str, Any], num_items: int) -> list:
-    """Item indices from a comma- or ``|``-separated list of item ids, exact titles or item indices.
-
-    A token is an item id if some item has it as its id, else a title, else (all digits) an item index. A token
-    that is both one item's id and another item's index is ambiguous: write ``id:<id>`` or ``idx:<index>``.
-    """
-    ids = items.get("item_ids") or []
-    titles = items.get("titles") or []
-    by_key = {str(k): i for i, k in enumerate(ids)}
-    by_title = {str(t).strip().lower(): i for i, t in enumerate(titles) if t}
-    separator = "|" if "|" in history else ","
-    resolved = []
-    for token in (t.strip() for t in history.split(separator) if t.strip()):
-        if token.startswith("id:") and token[3:] in by_key:
-            resolved.append(by_key[token[3:]])
-        elif token.startswith("idx:") and token[4:].isdigit() and int(token[4:]) < num_items:
-            resolved.append(int(token[4:]))
-        elif token in by_key:
-            if token.isdigit() and int(token) < num_items and by_key[token] != int(token):
-                raise ValueError(f"history item {token!r} is the id of item {by_key[token]} and the index of another "
-                                 f"item: write id:{token} or idx:{token}")
-            resolved.append(by_key[token])
-        elif token.lower() in by_title:
-            resolved.append(by_title[token.lower()])
-        elif token.isdigit() and int(token) < num_items:
-            resolved.append(int(token))
-        else:
-            raise ValueError(f"history item {token!r} is neither an item id, a title nor an item index (0.."
-                             f"{num_items - 1}) of this model")
-    if not resolved:
-        raise ValueError("the history is empty")
-    return resolved
-
-
-def _hub_items(repo_id: str) -> Dict[str, Any]:
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return json.loads(Path(hf_hub_download(repo_id, "items.json")).read_text(encoding="utf-8"))
-    except Exception:  # a model without display titles still recommends by index
-        return {}
-
-
 def run_recommend(model_dir: str, history: str, top_k: int = 10, num_beams: Optional[int] = None,
                   out: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
     """Top-K recommendations for one history; writes ``recommendations.json`` and ``summary.json`` to ``out``.
 
     The beam is ``num_beams`` (default: the model's ``generation_config``), widened to ``top_k`` if narrower."""
-    from ..hub.export import load_items
-
     model, tokenizer = load_model_and_tokenizer(model_dir)
-    local = Path(model_dir)
-    items = load_items(local) if local.is_dir() else _hub_items(model_dir)
+    items = model_items(model_dir)
     history_ids = resolve_history(history, items, model.config.num_items)
     history_ids = history_ids[-model.config.max_history:]
     batch = tokenizer([history_ids], mode=model.config.input_mode, return_tensors="pt")

@@ -35,7 +35,8 @@ def run_push(repo: str, model: Optional[str] = None, data: Optional[str] = None,
         from ..data import PreparedDataset
         from ..hub import push_dataset
 
-        url = push_dataset(PreparedDataset.load(data), repo, allow_restricted=allow_restricted, **options)
+        url = push_dataset(PreparedDataset.load(data), repo, allow_restricted=allow_restricted, item_embeddings=data,
+                           **options)  # with the folder's item embeddings, when it has them
         what = {"data": data}
     summary = {"command": "push", "hf_genrec_version": __version__, "repo": repo, "commit": url, **what}
     atomic_write_json(Path(out) / SUMMARY_FILE, summary)

@@ -75,7 +75,11 @@ def _quantizer_codebooks(prepared_dir, sids_dir):
 
     folder = Path(sids_dir) / "quantizer"
     if not folder.exists():
-        raise FileNotFoundError(f"{folder} is missing")
+        imported = (read_json(Path(sids_dir) / SUMMARY_FILE) or {}).get("quantizer", {}).get("quantizer_type")
+        raise FileNotFoundError(f"{folder} is missing" + (
+            " (these SIDs were imported with build-sids --import, which writes no quantizer: build the SIDs with a "
+            "quantizer, e.g. hf-genrec build-sids --quantizer rqvae, for a model that reads codebooks)"
+            if imported == "imported" else ""))
     return [book.detach().float() for book in Quantizer.from_pretrained(folder).codebooks]
 
 

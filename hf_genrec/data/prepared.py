@@ -123,10 +123,15 @@ class PreparedDataset:
         if not meta_path.exists():
             raise DataFormatError(f"not a prepared dataset folder (no {PREPARED_FILE}); run `hf-genrec prepare` first",
                                   folder)
-        meta = read_json_file(meta_path)
-        return cls(splits=load_from_disk(str(folder / "splits")), items=load_from_disk(str(folder / "items")),
-                   statistics=meta["statistics"], config=meta["config"], name=meta.get("name", folder.name),
-                   source=meta.get("source", {}), redistribution_restricted=meta.get("redistribution_restricted", False),
+        return cls.from_metadata(load_from_disk(str(folder / "splits")), load_from_disk(str(folder / "items")),
+                                 read_json_file(meta_path), folder.name)
+
+    @classmethod
+    def from_metadata(cls, splits, items, meta: Dict[str, Any], default_name: str = "dataset") -> "PreparedDataset":
+        """A prepared dataset from its splits, item table and :meth:`metadata` (``prepared.json``)."""
+        return cls(splits=splits, items=items, statistics=meta["statistics"], config=meta["config"],
+                   name=meta.get("name", default_name), source=meta.get("source", {}),
+                   redistribution_restricted=meta.get("redistribution_restricted", False),
                    license_note=meta.get("license_note"))
 
 

@@ -43,8 +43,9 @@ def _explain(error: Exception, repo_id: str, endpoint: Optional[str]) -> HubPush
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: Optional[str] = None,
                 private: Optional[bool] = None, revision: Optional[str] = None,
                 commit_message: str = "Upload with hf_genrec", endpoint: Optional[str] = None,
-                create: bool = True) -> str:
-    """Upload every file of ``folder`` to ``repo_id`` in one commit; returns the commit URL."""
+                create: bool = True, commit_description: Optional[str] = None, create_pr: bool = False) -> str:
+    """Upload every file of ``folder`` to ``repo_id`` in one commit (a pull request with ``create_pr``); returns the
+    commit URL."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
@@ -55,7 +56,8 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
         if create:
             api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=str(folder), revision=revision,
-                                 commit_message=commit_message)
+                                 commit_message=commit_message, commit_description=commit_description,
+                                 create_pr=create_pr)
     except Exception as error:  # translate into an actionable message
         raise _explain(error, repo_id, endpoint) from error
     return str(getattr(info, "commit_url", info))
@@ -65,13 +67,13 @@ def push_model_folder(folder: str | os.PathLike, repo_id: str, allow_restricted:
     """Push a saved hf_genrec model folder; it must hold the weights, config and tokenizer. A folder trained on data
     whose licence restricts redistribution (``data_license.json``; it holds every item's id and title) is refused
     unless ``allow_restricted`` (a private repository you are entitled to hold, say)."""
-    from .export import DATA_LICENSE_FILE
+    from .model_files import DATA_LICENSE_FILE
 
     folder = Path(folder)
-    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
-        if not (folder / name).exists():
-            raise FileNotFoundError(f"{folder} has no {name}; save it with hf_genrec.hub.save_model_folder or "
-                                    "hf-genrec train first")
+    for names in (("config.json",), ("model.safetensors", "model.safetensors.index.json"), ("tokenizer_config.json",)):
+        if not any((folder / name).exists() for name in names):
+            raise FileNotFoundError(f"{folder} has no {names[0]}; save it with model.save_pretrained, "
+                                    "hf_genrec.hub.save_model_folder or hf-genrec train first")
     license_file = folder / DATA_LICENSE_FILE
     if license_file.exists() and not allow_restricted:
         from ..utils.io import read_json_file

@@ -5,7 +5,9 @@ The modeling code is bundled as flat Python files next to the weights: the closu
 following relative imports (``ast``), each module is copied to ``genrec_<dotted_path>.py`` (the entry
 modules keep their own names), and every relative import is rewritten to point at the flat sibling
 file - the layout transformers' dynamic-module loader expects. ``config.json`` and
-``tokenizer_config.json`` get the matching ``auto_map``.
+``tokenizer_config.json`` get the matching ``auto_map``. The ``recommendation`` pipeline is bundled too
+(``pipeline_recommendation.py``) and declared in ``config.json``'s ``custom_pipelines``, so
+``transformers.pipeline("recommendation", model=folder, trust_remote_code=True)`` works without hf_genrec.
 
 Only packages that the modeling code imports by name (torch, transformers, numpy, safetensors) must be
 installed where the folder is loaded. Loading such a folder always needs an explicit
@@ -24,6 +26,7 @@ from ..utils.io import atomic_write_json, atomic_write_text, read_json_file
 
 PACKAGE = "hf_genrec"
 TOKENIZER_MODULE = "hf_genrec.tokenization.tokenization_sid"
+PIPELINE_MODULE, PIPELINE_FILE = "hf_genrec.pipelines.recommendation", "pipeline_recommendation"
 
 
 def _module_file(name: str) -> Path:
@@ -129,10 +132,14 @@ def export_remote_code(folder: str | os.PathLike) -> Dict[str, str]:
     config_class, model_class = MODEL_TYPES[model_type]
     config_module, model_module = config_class.__module__, model_class.__module__
     entries = {config_module: config_module.rsplit(".", 1)[1], model_module: model_module.rsplit(".", 1)[1],
-               TOKENIZER_MODULE: TOKENIZER_MODULE.rsplit(".", 1)[1]}
+               TOKENIZER_MODULE: TOKENIZER_MODULE.rsplit(".", 1)[1], PIPELINE_MODULE: PIPELINE_FILE}
     names = bundle_modules(folder, entries)
     config["auto_map"] = {"AutoConfig": f"{entries[config_module]}.{config_class.__name__}",
                           "AutoModel": f"{entries[model_module]}.{model_class.__name__}"}
+    from ..pipelines import TASK
+
+    # what transformers' Pipeline.save_pretrained records for a registered pipeline, pointing at the bundled file
+    config["custom_pipelines"] = {TASK: {"impl": f"{PIPELINE_FILE}.RecommendationPipeline", "pt": ["AutoModel"]}}
     atomic_write_json(config_path, config)
     tokenizer_path = folder / "tokenizer_config.json"
     if tokenizer_path.exists():

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -83,24 +83,34 @@ def sid_quality(codes, codebook_sizes: Sequence[int]) -> Dict[str, object]:
     }
 
 
-def parse_sid_tokens(tokens: Sequence[Sequence[str]]) -> Tuple[np.ndarray, List[int]]:
+def parse_sid_tokens(tokens: Sequence[Sequence[str]],
+                     names: Optional[Sequence[str]] = None) -> Tuple[np.ndarray, List[int]]:
     """Published SIDs written as tokens (``["<a_183>", "<b_70>", ...]``, e.g. LETTER's) -> codes ``[N, L]``.
 
-    Codebook sizes are inferred as ``max code + 1`` per level.
+    Codebook sizes are inferred as ``max code + 1`` per level. Errors name the item: ``names[i]`` (e.g. the item's
+    key and line in the file) or ``item i``.
     """
     import re
 
     pattern = re.compile(r"^<([a-z])_(\d+)>$")
     rows = []
     for index, sid in enumerate(tokens):
+        name = names[index] if names is not None else f"item {index}"
+        if isinstance(sid, (str, bytes)) or not hasattr(sid, "__len__") or not len(sid):
+            raise ValueError(f"{name}: the SID must be a non-empty list of tokens such as ['<a_3>', '<b_0>'], "
+                             f"got {sid!r}")
         row = []
         for level, token in enumerate(sid):
             match = pattern.match(str(token))
             if not match or ord(match.group(1)) - ord("a") != level:
-                raise ValueError(f"item {index}: SID token {token!r} at level {level} is not of the form <{chr(97 + level)}_N>")
+                raise ValueError(f"{name}: SID token {token!r} at level {level} is not of the form <{chr(97 + level)}_N>")
             row.append(int(match.group(2)))
+        if rows and len(row) != len(rows[0]):
+            first = names[0] if names is not None else "item 0"
+            raise ValueError(f"{name}: {len(row)} SID tokens, but {first} has {len(rows[0])} (published SIDs have "
+                             "different lengths)")
         rows.append(row)
-    if len({len(r) for r in rows}) != 1:
-        raise ValueError("published SIDs have different lengths")
+    if not rows:
+        raise ValueError("no SIDs to parse")
     codes = np.asarray(rows, dtype=np.int64)
     return codes, [int(c) + 1 for c in codes.max(axis=0)]

@@ -36,6 +36,23 @@ LEVEL_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MODES = ("flat", "item")
 
 
+def _follow_model_input_mode(written: Path, folder: Path) -> None:
+    """A tokenizer saved beside an hf_genrec model encodes histories the way that model reads them: the saved
+    ``default_mode`` (``tokenizer_config.json`` in ``written``) becomes the ``input_mode`` of ``folder/config.json``
+    when there is one. ``transformers.Trainer`` saves the model, then its ``processing_class``, so without this a
+    checkpoint of an item-level model (IntRR, ComeIR, ...) would get a ``flat`` tokenizer."""
+    from ..utils.io import atomic_write_json
+
+    model_config, tokenizer_config = folder / "config.json", written / "tokenizer_config.json"
+    if not model_config.exists() or not tokenizer_config.exists():
+        return
+    mode = read_json_file(model_config).get("input_mode")
+    saved = read_json_file(tokenizer_config)
+    if mode in MODES and saved.get("default_mode") != mode:
+        saved["default_mode"] = mode
+        atomic_write_json(tokenizer_config, saved)
+
+
 class SIDTokenizer(PreTrainedTokenizerBase):
     """Tokenizer of semantic IDs; see the module docstring for the layouts."""
 
@@ -350,12 +367,15 @@ class SIDTokenizer(PreTrainedTokenizerBase):
         return (str(path),)
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike], *args, **kwargs):
-        """Write the JSON files to a temporary folder first, then move each into place (no half-written files)."""
+        """Write the JSON files to a temporary folder first, then move each into place (no half-written files).
+        Saved beside an hf_genrec model (a ``config.json`` with ``input_mode``), the files take that model's layout
+        as ``default_mode``."""
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         push_to_hub = kwargs.pop("push_to_hub", False)
         with tempfile.TemporaryDirectory(dir=save_directory, prefix=".tokenizer-") as tmp:
             written = super().save_pretrained(tmp, *args, **kwargs)
+            _follow_model_input_mode(Path(tmp), save_directory)
             final = []
             for path in written:
                 if not Path(path).exists():  # the base lists added_tokens.json even when it writes none

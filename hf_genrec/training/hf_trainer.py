@@ -41,6 +41,9 @@ class RecommendationTrainer(Trainer):
             kwargs["data_collator"] = GenRecCollator(processing_class, mode=model.config.input_mode,
                                                      max_history=model.config.max_history)
         super().__init__(model=model, args=args, processing_class=processing_class, **kwargs)
+        from ..hub.model_files import attach_model_files
+
+        attach_model_files(model, processing_class)  # checkpoints are whole model folders (tokenizer, item keys)
         self.ranking_ks = tuple(ranking_ks)
         self.eval_num_beams = eval_num_beams
         self.eval_max_users = eval_max_users

@@ -501,7 +501,9 @@ class GenRecTrainer:
                                   training={**self.config.to_dict(), **self.run_metadata}, item_titles=self.item_titles,
                                   dataset_name=self.dataset_name, sid_quality=self.sid_quality, **self.data_license)
                 plot_training_curves(self.history, self.output_dir / "training_curves.png",
-                                     self.config.metric_for_best_model)
+                                     self.config.metric_for_best_model, best_step=state.get("best_step"),
+                                     title=f"{model.config.model_type} on {self.dataset_name or 'the dataset'} - "
+                                           f"{self.output_dir.name}")
                 atomic_write_json(self.output_dir / "training_history.json", self.history)
                 summary["model_folder"] = str(final)
                 summary["plot"] = str(self.output_dir / "training_curves.png")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -52,32 +52,71 @@ def plot_dataset_statistics(sequence_lengths: np.ndarray, item_counts: np.ndarra
     return _save(fig, path)
 
 
-def plot_code_usage(usage: Mapping[str, Sequence[np.ndarray]], path: str | os.PathLike, title: str = "") -> Path:
-    """One panel per level: code usage sorted from most to least used, one line per SID table.
+def _integer_ticks(axis) -> None:
+    """Ticks at whole numbers only (codes, ranks and steps have no halves)."""
+    from matplotlib.ticker import MaxNLocator
 
-    ``usage`` maps a table's name to its per-level code counts (``hf_genrec.quantization.code_usage``)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_code_usage(usage: Mapping[str, Sequence[np.ndarray]], path: str | os.PathLike, title: str = "",
+                    quality: Optional[Mapping[str, Mapping]] = None) -> Path:
+    """A grid of bar charts: one row per SID table, one column per level, each the items per code sorted from the
+    most to the least used code, annotated with the level's used codes / codebook size, perplexity and (given the
+    table's ``quality``) prefix collision rate.
+
+    ``usage`` maps a table's name to its per-level code counts (``hf_genrec.quantization.code_usage``); ``quality``
+    maps the same names to :func:`~hf_genrec.quantization.sid_quality` reports (optional: without one the
+    perplexity and utilisation are computed from the counts and no collision rate is shown). Tables may have
+    different numbers of levels (a suffix level, LETTER's fourth level): missing panels stay empty."""
+    from ..quantization.quality import usage_perplexity
+
     plt = _pyplot()
+    quality = quality or {}
     levels = max(len(counts) for counts in usage.values())
-    fig, axes = plt.subplots(1, levels, figsize=(3.6 * levels, 3.4), squeeze=False)
-    styles = ["--", "-", ":", "-."]
-    for index, (name, per_level) in enumerate(usage.items()):
-        for level, counts in enumerate(per_level):
-            axes[0, level].plot(np.sort(counts)[::-1], styles[index % len(styles)], color=f"C{index}", label=name)
-    for level in range(levels):
-        ax = axes[0, level]
-        ax.set_title(f"level {level + 1}")
-        ax.set_xlabel("code (sorted by use)")
-        ax.set_yscale("symlog")
-        if level == 0:
-            ax.set_ylabel("items")
-    handles: Dict[str, object] = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8)
+    rows = len(usage)
+    fig, axes = plt.subplots(rows, levels, figsize=(3.3 * levels, 2.5 * rows + 0.8), squeeze=False)
+    for row, (name, per_level) in enumerate(usage.items()):
+        report = quality.get(name) or {}
+        rates = report.get("collision_rate_per_level") or []
+        for level in range(levels):
+            ax = axes[row, level]
+            if level >= len(per_level):
+                ax.axis("off")
+                continue
+            counts = np.asarray(per_level[level])
+            ranked = np.sort(counts)[::-1]
+            ax.bar(np.arange(len(ranked)), ranked, width=1.0 if len(ranked) > 40 else 0.8, color=f"C{row}",
+                   linewidth=0)
+            used = int((counts > 0).sum())
+            lines = [f"used {used}/{len(counts)} ({used / max(len(counts), 1):.0%})",
+                     f"perplexity {usage_perplexity(counts) if counts.sum() else 0.0:.1f}"]
+            if level < len(rates):
+                lines.append(f"collision rate {rates[level]:.3f}")
+            ax.text(0.97, 0.95, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
+            positive = ranked[ranked > 0]
+            ax.set_xlim(-0.6, max(len(ranked), 1) - 0.4)
+            if len(ranked) <= 12:  # a small codebook (a suffix level): a tick under every code
+                ax.set_xticks(range(len(ranked)))
+            else:
+                _integer_ticks(ax.xaxis)
+            if len(positive) and positive[0] > 20 * positive[-1]:  # e.g. a suffix level: most items take code 0
+                ax.set_yscale("log")
+                ax.set_ylim(0.7, positive[0] * 6)
+            else:
+                ax.set_ylim(0, max(float(ranked.max()) if len(ranked) else 0.0, 1.0) * 1.45)
+                _integer_ticks(ax.yaxis)
+            ax.tick_params(labelsize=7)
+            if row == 0 or level >= len(list(usage.values())[row - 1]):
+                ax.set_title(f"level {level + 1}", fontsize=9)
+            if row == rows - 1:
+                ax.set_xlabel("code rank (most used first)", fontsize=8)
+            if level == 0:
+                ax.set_ylabel(f"{name}\nitems per code", fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -97,24 +136,66 @@ def plot_quantizer_history(history: List[Dict[str, float]], path: str | os.PathL
     return _save(fig, path)
 
 
+def _best_step(validation: List[Dict[str, float]], metric: str) -> Optional[int]:
+    """The first step with the highest validation ``metric`` (the trainer's rule: only a strict improvement
+    moves the best step)."""
+    best = None
+    for row in validation:
+        value = row.get(metric)
+        if value is not None and (best is None or value > best[1]):
+            best = (row["step"], value)
+    return None if best is None else best[0]
+
+
 def plot_training_curves(history: Dict[str, List[Dict[str, float]]], path: str | os.PathLike,
-                         metric: str = "ndcg@10") -> Path:
-    """Training loss by step (left) and validation metrics by step (right) of a model's training run."""
+                         metric: str = "ndcg@10", title: str = "training curves",
+                         best_step: Optional[int] = None) -> Path:
+    """Three panels of a model's training run by step: training loss, learning rate and validation metrics.
+
+    Every point has a marker (a run that logged one point still shows it); the best validation step (``best_step``,
+    or the first step with the highest ``metric``) is a star with its value on the validation panel and a dotted
+    line on the others."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    train = history.get("train", [])
-    if train:
-        left.plot([r["step"] for r in train], [r["loss"] for r in train])
-    left.set_xlabel("step")
-    left.set_ylabel("training loss")
+    fig, (loss_ax, lr_ax, valid_ax) = plt.subplots(1, 3, figsize=(14, 3.8))
+    train = [row for row in history.get("train", []) if row.get("loss") is not None]
     validation = history.get("validation", [])
-    for key in (metric, "recall@10"):
-        if validation and key in validation[0]:
-            right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)
-    right.set_xlabel("step")
-    right.set_ylabel("validation")
-    if validation:
-        right.legend()
+    marker = {"marker": "o", "markersize": 3 if len(train) > 30 else 5}
+    if train:
+        loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], color="C0", **marker)
+    rates = [r for r in train if r.get("learning_rate") is not None]
+    if rates:
+        lr_ax.plot([r["step"] for r in rates], [r["learning_rate"] for r in rates], color="C2", **marker)
+        lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    keys = [key for key in dict.fromkeys((metric, "recall@10")) if any(key in row for row in validation)]
+    for index, key in enumerate(keys):
+        points = [(r["step"], r[key]) for r in validation if r.get(key) is not None]
+        valid_ax.plot(*zip(*points), marker="os"[index % 2], linestyle="-" if index == 0 else "--",
+                      color=f"C{index + 3}", label=key)
+    if best_step is None and metric in keys:
+        best_step = _best_step(validation, metric)
+    best = [r for r in validation if r["step"] == best_step and r.get(metric) is not None]
+    if best:
+        value = best[-1][metric]
+        valid_ax.plot([best_step], [value], marker="*", markersize=15, color="gold", markeredgecolor="black",
+                      linestyle="none", label=f"best {metric} {value:.4f} (step {best_step})", zorder=5)
+    if best_step is not None:
+        for ax in (loss_ax, lr_ax):
+            ax.axvline(best_step, color="0.5", linestyle=":", linewidth=1)
+    steps = [r["step"] for r in train] + [r["step"] for r in validation]
+    for ax, label, rows in ((loss_ax, "training loss", train), (lr_ax, "learning rate", rates),
+                            (valid_ax, "validation", validation)):
+        if steps and max(steps) - min(steps) < 4:  # one or a few steps: whole-step ticks around them
+            ax.set_xlim(min(steps) - 1, max(steps) + 1)
+            ax.set_xticks(range(min(steps) - 1, max(steps) + 2))
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.set_title(label, fontsize=9)
+        _integer_ticks(ax.xaxis)
+        if not rows:
+            ax.text(0.5, 0.5, "nothing logged", transform=ax.transAxes, ha="center", va="center", color="0.5")
+    if keys:
+        valid_ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 

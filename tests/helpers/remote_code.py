@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-HIDDEN_PACKAGE_SCRIPT = r"""
+#: the start of every such script: hf_genrec cannot be imported after it
+HIDE_HF_GENREC = r"""
 import importlib.abc, importlib.util, json, sys
 
 class Hide(importlib.abc.MetaPathFinder):
@@ -24,6 +25,9 @@ try:
     raise SystemExit("hf_genrec must not be importable here")
 except ModuleNotFoundError:
     pass
+"""
+
+HIDDEN_PACKAGE_SCRIPT = HIDE_HF_GENREC + r"""
 from transformers import AutoModel, AutoTokenizer
 folder, histories = sys.argv[1], json.loads(sys.argv[2])
 try:
@@ -40,12 +44,19 @@ print("RESULT " + json.dumps({"items": out.items.tolist(), "module": type(model)
 """
 
 
-def load_without_hf_genrec(folder: Path, workdir: Path, histories: List[List[int]]) -> Dict[str, Any]:
-    """Run the script above on ``folder``; returns ``{"items", "module", "hf_genrec"}`` of its beam-5 decode."""
-    script = workdir / "load_without_hf_genrec.py"
-    script.write_text(HIDDEN_PACKAGE_SCRIPT)
+def run_without_hf_genrec(script_text: str, workdir: Path, args: List[str], name: str = "without_hf_genrec.py") -> Any:
+    """Run ``script_text`` (starting with :data:`HIDE_HF_GENREC`) with ``args`` in a fresh process; returns the JSON
+    it prints after ``RESULT ``."""
+    script = workdir / name
+    script.write_text(script_text)
     env = dict(os.environ, HF_MODULES_CACHE=str(workdir / "modules"))
-    result = subprocess.run([sys.executable, str(script), str(folder), json.dumps(histories)], capture_output=True,
+    result = subprocess.run([sys.executable, str(script), *args], capture_output=True,
                             text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)  # the opt-in prompt gets "no"
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.split("RESULT ", 1)[1].splitlines()[0])
+
+
+def load_without_hf_genrec(folder: Path, workdir: Path, histories: List[List[int]]) -> Dict[str, Any]:
+    """Run the script above on ``folder``; returns ``{"items", "module", "hf_genrec"}`` of its beam-5 decode."""
+    return run_without_hf_genrec(HIDDEN_PACKAGE_SCRIPT, workdir, [str(folder), json.dumps(histories)],
+                                 name="load_without_hf_genrec.py")

@@ -85,6 +85,9 @@ def read_dataset(data: str | os.PathLike, format: str = "auto", items: Optional[
 def _read(data, format, items, interaction_columns, item_columns, name, **options) -> InteractionLog:
     if format == "amazon2023-hub":
         return load_amazon2023_from_hub(os.fspath(data), **options)
+    if format == "hub":
+        raise ValueError(f"{os.fspath(data)}: format 'hub' is a dataset hf_genrec already prepared, not a raw log; load "
+                         "it with hf_genrec.hub.load_prepared_dataset (hf-genrec prepare --format hub does)")
     if format == "auto":
         format = detect_format(data)
     if format not in FORMATS:

@@ -81,8 +81,9 @@ def load_columns(path: str | os.PathLike, fmt: Optional[str] = None, encoding: s
         columns: Columns = {}
         lines: List[int] = []
         for count, (line_no, record) in enumerate(iter_jsonl(path, encoding)):
-            for key in record.keys() - columns.keys():
-                columns[key] = [None] * count
+            for key in record:  # columns in order of first appearance (the file's own order)
+                if key not in columns:
+                    columns[key] = [None] * count
             for key, values in columns.items():
                 values.append(record.get(key))
             lines.append(line_no)
