@@ -240,6 +240,20 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                compare_with=("intrr/1/HSTU [RK-Means]",),
                note="batch 256 instead of 512: a 512-window batch of 30 items x 4 tokens plus packed targets takes "
                     "about 10 GB on CPU (killed for memory next to other runs)"),
+    # the hybrid input (issue [4/8], an hf_genrec option, never a paper's method): each history item's learned ID
+    # embedding added to its SID token embeddings; otherwise the same run as the row without it
+    Experiment("hstu-flattened-beauty-recipe-itemid", "HSTU, flattened SIDs, laptop recipe (batch 256) + item-ID input",
+               "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
+               {"cpu": {**LAPTOP_RECIPE, "model.item_id_embedding": True, "training.batch_size": 256,
+                        "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 150},
+                "gpu": {"model.item_id_embedding": True, "training.group_by_length": True},
+                "test": {"model.item_id_embedding": True, "training.max_steps": 4}},
+               note="hf_genrec's hybrid input (item_id_embedding), not IntRR's flattened baseline"),
+    Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
+               {"cpu": {"model.item_id_embedding": True, "training.max_minutes": CPU_BUDGET,
+                        "training.eval_max_users": 3000, "training.eval_steps": 150},
+                "gpu": {"model.item_id_embedding": True}, "test": {"model.item_id_embedding": True, "training.max_steps": 4}},
+               note="hf_genrec's hybrid input (item_id_embedding), not IntRR's method"),
     Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128), laptop recipe", "comeir_beauty_small.yaml",
                BEAUTY30_INTRR,
                {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
@@ -278,7 +292,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                       "IntRR Table 1 (Beauty, RK-Means SIDs, SAC): IntRR against flattened generative retrieval"),
     ReproductionTable("hf_genrec", "laptop", "beauty",
                       ("sasrec-beauty", "hstu-flattened-beauty", "hstu-flattened-beauty-recipe", "intrr-hstu-beauty",
-                       "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty"),
+                       "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty",
+                       "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official"),
