@@ -13,6 +13,7 @@
 Writes ``bench_nezha.json`` and ``bench_nezha.png`` to ``--out``.
 
 Usage: .venv/bin/python scripts/bench_nezha.py [--backbone small|qwen3-0.6b] [--batches 5] [--device cpu]
+       [--batch-sizes 16,32] [--beams 20,50,512] [--families decoder_only,t5]
        [--prepared runs/quickstart/prepared --sids runs/quickstart/sids --epochs 5] [--out runs/bench_nezha]
 """
 
@@ -57,11 +58,11 @@ def latency(args) -> dict:
     import torch
 
     results = {}
-    for family in ("decoder_only", "t5"):
+    for family in args.families:
         standard, nezha, tokenizer = build_pair(family, args.backbone, args.items, args.device)
         g = torch.Generator().manual_seed(1)
-        for batch_size in (16, 32):
-            for beams in (20, 50, 512):
+        for batch_size in args.batch_sizes:
+            for beams in args.beams:
                 times = {"standard": [], "nezha": []}
                 invalid = []
                 with torch.no_grad():
@@ -145,11 +146,19 @@ def plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _ints(text: str) -> list:
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(BENCHMARK_BACKBONES), default="small")
     parser.add_argument("--items", type=int, default=12_101)
     parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batch-sizes", type=_ints, default=[16, 32], help="comma-separated, default 16,32")
+    parser.add_argument("--beams", type=_ints, default=[20, 50, 512], help="comma-separated, default 20,50,512")
+    parser.add_argument("--families", type=lambda text: text.split(","), default=["decoder_only", "t5"],
+                        help="comma-separated of decoder_only,t5 (the T5 family ignores --backbone)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--prepared", default=None, help="prepared data for the quality comparison (optional)")
     parser.add_argument("--sids", default=None)
