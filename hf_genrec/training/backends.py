@@ -50,7 +50,22 @@ def _accelerator(config: TrainingConfig, deepspeed_plugin=None, direct_deepspeed
     if direct_deepspeed:
         kwargs.pop("gradient_accumulation_steps")  # DeepSpeed accumulates itself
         kwargs["mixed_precision"] = "no"  # and handles precision from its config
+    _forget_previous_accelerator()
     return Accelerator(**kwargs)
+
+
+def _forget_previous_accelerator() -> None:
+    """Let a second training in the same process choose its own precision and plugins.
+
+    accelerate keeps one ``AcceleratorState`` per process and refuses a new ``Accelerator`` whose mixed precision
+    differs from the first one's ("AcceleratorState has already been initialized"), which broke ``hf-genrec
+    reproduce`` runs of several experiments (a bf16 run followed by an fp32 one) and notebooks that train twice.
+    Each hf_genrec training builds its own ``Accelerator``, so the previous training's state is cleared here; the
+    process-level ``PartialState`` (device, process group of a distributed launch) is kept.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 class TrainingBackend:

@@ -232,3 +232,13 @@ def test_group_by_length_trains_on_every_row(run_config, tmp_path):
     summary = run_train(run_config)
     prepared = PreparedDataset.load(run_config["data"]["prepared"])
     assert summary["samples_per_process"][0] == len(prepared.splits["train"])
+
+
+def test_two_trainings_in_one_process_may_use_different_precisions(run_config, tmp_path):
+    """accelerate keeps one AcceleratorState per process; a bf16 training followed by an fp32 one (what
+    ``hf-genrec reproduce`` does for a table of several experiments) must not fail on the second."""
+    run_config["training"].update(num_epochs=1, max_steps=2, eval_max_users=10, mixed_precision="bf16",
+                                  output_dir=str(tmp_path / "bf16"))
+    assert run_train(run_config)["mixed_precision"] == "bf16"
+    run_config["training"].update(mixed_precision="no", output_dir=str(tmp_path / "fp32"))
+    assert run_train(run_config)["mixed_precision"] == "no"
