@@ -173,7 +173,8 @@ def validation_curve(folder: Path, summary: Dict[str, Any], prepared: str) -> Di
 def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, points: int = 4) -> Optional[float]:
     """A rough estimate of the training minutes a run would need to reach ``target``: a straight line through
     validation Recall@10 against log(minutes) over the last ``points`` evaluations, followed to ``target``. ``None``
-    when the curve is too short or not rising. Learning curves flatten, so read it as a lower bound."""
+    when the curve is too short, not rising, or so flat that the estimate is more than ``MAX_EXTRAPOLATION`` times
+    the run's length (a number like that says nothing). Learning curves flatten, so read it as a lower bound."""
     import math
 
     tail = [(math.log(m), r) for m, r in curve if m > 0][-points:]
@@ -185,7 +186,14 @@ def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, poi
     slope = sum((x - mean_x) * (y - mean_y) for x, y in tail) / var if var else 0.0
     if slope <= 0:
         return None
-    return round(math.exp(mean_x + (target - mean_y) / slope), 1)
+    exponent = mean_x + (target - mean_y) / slope
+    if exponent > tail[-1][0] + math.log(MAX_EXTRAPOLATION):
+        return None
+    return round(math.exp(exponent), 1)
+
+
+#: extrapolations beyond this multiple of a run's minutes are not reported
+MAX_EXTRAPOLATION = 100
 
 
 _TRANSITION_CACHE: Dict[Tuple[str, Optional[int], int], float] = {}

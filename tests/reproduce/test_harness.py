@@ -80,6 +80,7 @@ def test_the_budget_a_curve_needs_is_extrapolated_log_linearly():
     assert extrapolate_minutes(curve, 0.05) == pytest.approx(math.exp(5), rel=1e-3)
     assert extrapolate_minutes([(1.0, 0.02), (2.0, 0.02), (3.0, 0.01)], 0.05) is None  # not rising
     assert extrapolate_minutes([(1.0, 0.01), (2.0, 0.02)], 0.05) is None  # too short
+    assert extrapolate_minutes([(21.2, 0.0323), (42.4, 0.034), (44.8, 0.0343)], 0.0857) is None  # flat: 10^10 min
 
 
 def test_gains_over_a_reference_row_and_the_papers_own_gains():
