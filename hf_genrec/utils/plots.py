@@ -252,8 +252,10 @@ def plot_validation_curves(runs: Sequence[Dict], path: str | os.PathLike, title:
                     fontsize=8, color="grey")
     ax.set_xlabel("training minutes (validation time excluded)")
     ax.set_ylabel("validation Recall@10")
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:  # long captions wrap instead of running off the figure
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, 100)), fontsize=9)
     if ax.lines:
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
