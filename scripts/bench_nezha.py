@@ -150,6 +150,14 @@ def _ints(text: str) -> list:
     return [int(part) for part in text.split(",")]
 
 
+def _families(text: str) -> list:
+    families = text.split(",")
+    unknown = sorted(set(families) - {"decoder_only", "t5"})
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown model families {unknown}; choose from decoder_only, t5")
+    return families
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(BENCHMARK_BACKBONES), default="small")
@@ -157,7 +165,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch-sizes", type=_ints, default=[16, 32], help="comma-separated, default 16,32")
     parser.add_argument("--beams", type=_ints, default=[20, 50, 512], help="comma-separated, default 20,50,512")
-    parser.add_argument("--families", type=lambda text: text.split(","), default=["decoder_only", "t5"],
+    parser.add_argument("--families", type=_families, default=["decoder_only", "t5"],
                         help="comma-separated of decoder_only,t5 (the T5 family ignores --backbone)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--prepared", default=None, help="prepared data for the quality comparison (optional)")

@@ -121,6 +121,22 @@ LAPTOP_RECIPE = {"training.group_by_length": True, "training.mixed_precision": "
                  "training.schedule_over": "max_minutes", "training.warmup_steps": 200}
 
 # ---------------------------------------------------------------------------------------------- experiments
+#: the tiers of IntRR-HSTU on Beauty (sequence examples; validation on 3,000 random users every 150 steps on CPU)
+INTRR_HSTU_TIERS = {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
+                            "training.eval_steps": 150}, "gpu": {}, "test": {"training.max_steps": 4}}
+#: the tiers of the flattened HSTU with the laptop recipe (batch 256: see the experiment's note)
+HSTU_FLATTENED_RECIPE_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,
+                                       "training.eval_max_users": 3000, "training.eval_steps": 150},
+                               "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}}
+
+
+def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, Dict[str, Any]]:
+    """``tiers`` with the same ``model.<name>`` overrides added to every tier (a row that differs from another in
+    model options only)."""
+    overrides = {f"model.{name}": value for name, value in model.items()}
+    return {tier: {**values, **overrides} for tier, values in tiers.items()}
+
+
 def _cpu(**extra) -> Dict[str, Dict[str, Any]]:
     """The tiers of a T5-size run: 45 minutes with validation on 3,000 random users in the CPU tier."""
     return {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, **extra}, "gpu": {},
@@ -172,10 +188,9 @@ def decor_experiments() -> Tuple[Experiment, ...]:
     from ..models.decor import decor_ablation
 
     def tiers(minutes: int, **model) -> Dict[str, Dict[str, Any]]:
-        overrides = {f"model.{name}": value for name, value in model.items()}
         cpu = {"training.max_minutes": minutes, "training.eval_num_beams": 20, "training.eval_max_users": 3000,
                "training.warmup_steps": 500}
-        return {"cpu": {**cpu, **overrides}, "gpu": dict(overrides), "test": {"training.max_steps": 4, **overrides}}
+        return with_model_options({"cpu": cpu, "gpu": {}, "test": {"training.max_steps": 4}}, **model)
 
     labels = {"base": "Base (TIGER)", "composition": "w/ Token Comp.",
               "composition_bos": "w/ Token Comp. and BOS Queries", "pretrained": "w/ Pretrained Only",
@@ -216,9 +231,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
                 "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/HSTU [RK-Means]",)),
-    Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
-                        "training.eval_steps": 150}, "gpu": {}, "test": {"training.max_steps": 4}},
+    Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
     Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
@@ -233,10 +246,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]",),
                note="length-grouped batches, bf16 autocast, warmup + cosine over the budget"),
     Experiment("hstu-flattened-beauty-recipe", "HSTU, flattened SIDs, laptop recipe (batch 256)",
-               "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
-               {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,
-                        "training.eval_max_users": 3000, "training.eval_steps": 150},
-                "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}},
+               "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR, HSTU_FLATTENED_RECIPE_TIERS,
                compare_with=("intrr/1/HSTU [RK-Means]",),
                note="batch 256 instead of 512: a 512-window batch of 30 items x 4 tokens plus packed targets takes "
                     "about 10 GB on CPU (killed for memory next to other runs)"),
@@ -244,20 +254,13 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     # embedding added to its SID token embeddings; otherwise the same run as the row without it
     Experiment("hstu-flattened-beauty-recipe-itemid", "HSTU, flattened SIDs, laptop recipe (batch 256) + item-ID input",
                "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
-               {"cpu": {**LAPTOP_RECIPE, "model.item_id_embedding": True, "training.batch_size": 256,
-                        "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 150},
-                "gpu": {"model.item_id_embedding": True, "training.group_by_length": True},
-                "test": {"model.item_id_embedding": True, "training.max_steps": 4}},
+               with_model_options(HSTU_FLATTENED_RECIPE_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not IntRR's flattened baseline"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
-               {"cpu": {"model.item_id_embedding": True, "training.max_minutes": CPU_BUDGET,
-                        "training.eval_max_users": 3000, "training.eval_steps": 150},
-                "gpu": {"model.item_id_embedding": True}, "test": {"model.item_id_embedding": True, "training.max_steps": 4}},
+               with_model_options(INTRR_HSTU_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not IntRR's method"),
     Experiment("intrr-hstu-beauty-itemid-dropout", "IntRR (HSTU) + item-ID input, dropout 0.5",
-               "intrr_beauty_hstu_hybrid.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 150},
-                "gpu": {}, "test": {"training.max_steps": 4}},
+               "intrr_beauty_hstu_hybrid.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                note="hf_genrec's hybrid input with SASRec's Beauty dropout (0.5): the run without it overfits after "
                     "6 minutes"),
     Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128), laptop recipe", "comeir_beauty_small.yaml",

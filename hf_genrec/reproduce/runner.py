@@ -170,6 +170,10 @@ def validation_curve(folder: Path, summary: Dict[str, Any], prepared: str) -> Di
             "minutes_to_pass_extrapolated": None if passed is not None else extrapolate_minutes(curve, reference)}
 
 
+#: extrapolations beyond this multiple of a run's minutes are not reported
+MAX_EXTRAPOLATION = 100
+
+
 def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, points: int = 4) -> Optional[float]:
     """A rough estimate of the training minutes a run would need to reach ``target``: a straight line through
     validation Recall@10 against log(minutes) over the last ``points`` evaluations, followed to ``target``. ``None``
@@ -191,9 +195,6 @@ def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, poi
         return None
     return round(math.exp(exponent), 1)
 
-
-#: extrapolations beyond this multiple of a run's minutes are not reported
-MAX_EXTRAPOLATION = 100
 
 
 _TRANSITION_CACHE: Dict[Tuple[str, Optional[int], int], float] = {}
