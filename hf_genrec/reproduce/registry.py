@@ -129,6 +129,10 @@ HSTU_FLATTENED_RECIPE_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 2
                                        "training.eval_max_users": 3000, "training.eval_steps": 150},
                                "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}}
 
+#: the tiers of ComeIR with a small random Qwen3 on Beauty (the laptop recipe: its step is 1.7x faster in bf16)
+COMEIR_SMALL_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
+                              "training.eval_steps": 100}, "gpu": {}, "test": {"training.max_steps": 4}}
+
 
 def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, Dict[str, Any]]:
     """``tiers`` with the same ``model.<name>`` overrides added to every tier (a row that differs from another in
@@ -234,7 +238,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
     Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET}, "gpu": {}, "test": {"training.max_steps": 4}},
+               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 50},
+                "gpu": {}, "test": {"training.max_steps": 4}},
                compare_with=("intrr/1/Transformer + IntRR [RK-Means]", "intrr/1/Transformer [RK-Means]")),
     # the laptop recipe (issue [4/8]): the same model and data; rows grouped by history length (less padding),
     # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its
@@ -263,13 +268,18 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "intrr_beauty_hstu_hybrid.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                note="hf_genrec's hybrid input with SASRec's Beauty dropout (0.5): the run without it overfits after "
                     "6 minutes"),
+    # the control of the row above: SASRec's Beauty dropout without the item-ID input, to separate the two changes
+    Experiment("intrr-hstu-beauty-dropout", "IntRR (HSTU), dropout 0.5", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
+               with_model_options(INTRR_HSTU_TIERS, dropout_rate=0.5),
+               note="the dropout change of intrr-hstu-beauty-itemid-dropout alone (no item-ID input): IntRR's model "
+                    "with dropout 0.5 instead of 0.1"),
     Experiment("comeir-small-beauty", "ComeIR (small Qwen3, 4 x 128), laptop recipe", "comeir_beauty_small.yaml",
-               BEAUTY30_INTRR,
-               {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
-                        "training.eval_steps": 100},
-                "gpu": {}, "test": {"training.max_steps": 4}},
+               BEAUTY30_INTRR, COMEIR_SMALL_TIERS,
                note="not a paper row: ComeIR does not report Beauty; a small random backbone instead of Qwen3-0.6B; "
                     "the laptop recipe (its step is 1.7x faster in bf16, docs/performance.md)"),
+    Experiment("comeir-small-beauty-itemid", "ComeIR (small Qwen3, 4 x 128), laptop recipe + item-ID input",
+               "comeir_beauty_small.yaml", BEAUTY30_INTRR, with_model_options(COMEIR_SMALL_TIERS, item_id_embedding=True),
+               note="hf_genrec's hybrid input (item_id_embedding), not ComeIR's method"),
     # PRISM (issue [5/8]): Table 2 (Beauty, Toys, Sports) and Table 4 (ablations on Beauty); every CPU run gets the
     # same 45 minutes as the TIGER it is compared with
     *prism_experiments(),
@@ -303,7 +313,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                       ("sasrec-beauty", "hstu-flattened-beauty", "hstu-flattened-beauty-recipe", "intrr-hstu-beauty",
                        "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty",
                        "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid",
-                       "intrr-hstu-beauty-itemid-dropout"),
+                       "intrr-hstu-beauty-itemid-dropout", "intrr-hstu-beauty-dropout", "comeir-small-beauty-itemid",
+                       "intrr-t5-beauty"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official"),

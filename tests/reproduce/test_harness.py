@@ -23,6 +23,32 @@ def test_every_experiment_has_a_config_tiers_and_the_published_rows_it_names():
                 assert resolve_published(reference, dataset), f"{key}: no published row {reference} on {dataset}"
 
 
+def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only_as_labelled():
+    """The laptop table separates the item-ID input from the dropout change: each row's model must differ from
+    IntRR-HSTU's config in exactly the options its label names."""
+    import yaml
+
+    def model_of(key):
+        experiment = EXPERIMENTS[key]
+        config = yaml.safe_load((REPO_ROOT / "examples" / "configs" / experiment.config).read_text())
+        model = dict(config["model"])
+        model.update({k.split(".", 1)[1]: v for k, v in experiment.tiers["cpu"].items() if k.startswith("model.")})
+        return model
+
+    base = model_of("intrr-hstu-beauty")
+    expected = {"intrr-hstu-beauty-dropout": {"dropout_rate": 0.5},
+                "intrr-hstu-beauty-itemid": {"item_id_embedding": True},
+                "intrr-hstu-beauty-itemid-dropout": {"dropout_rate": 0.5, "item_id_embedding": True}}
+    for key, changes in expected.items():
+        model = model_of(key)
+        changed = {name: model.get(name) for name in set(model) | set(base) if model.get(name) != base.get(name)}
+        assert changed == changes, key
+    for key in ("intrr-hstu-beauty-dropout", "intrr-hstu-beauty-itemid", "intrr-hstu-beauty-itemid-dropout"):
+        training = {k: v for k, v in EXPERIMENTS[key].tiers["cpu"].items() if not k.startswith("model.")}
+        assert training == EXPERIMENTS["intrr-hstu-beauty"].tiers["cpu"], key
+    assert model_of("comeir-small-beauty-itemid") == {**model_of("comeir-small-beauty"), "item_id_embedding": True}
+
+
 def test_published_rows_are_as_printed_and_sourced():
     rows = published_rows()
     assert len(rows) > 150
