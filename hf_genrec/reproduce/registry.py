@@ -133,6 +133,11 @@ HSTU_FLATTENED_RECIPE_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 2
 COMEIR_SMALL_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
                               "training.eval_steps": 100}, "gpu": {}, "test": {"training.max_steps": 4}}
 
+#: the tiers of TIGER (T5 4+4, d 128) on Beauty: 45 minutes, warmup 500 steps, beam 20 for validation on CPU
+TIGER_BEAUTY_TIERS = {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_num_beams": 20,
+                              "training.eval_max_users": 3000, "training.warmup_steps": 500},
+                      "gpu": {}, "test": {"training.max_steps": 4}}
+
 
 def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, Dict[str, Any]]:
     """``tiers`` with the same ``model.<name>`` overrides added to every tier (a row that differs from another in
@@ -220,11 +225,11 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                 "test": {"training.max_steps": 4}},
                compare_with=("prism/2/SASRec",),
                note="item-id model; the SIDs only define the catalog of the saved folder"),
-    Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_num_beams": 20,
-                        "training.eval_max_users": 3000, "training.warmup_steps": 500},
-                "gpu": {}, "test": {"training.max_steps": 4}},
+    Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20, TIGER_BEAUTY_TIERS,
                compare_with=("tiger/paper/TIGER", "reference/cornac/TIGER (cornac)", "prism/2/TIGER")),
+    Experiment("tiger-beauty-itemid", "TIGER (T5 4+4, d 128) + item-ID input", "tiger_beauty.yaml", BEAUTY20,
+               with_model_options(TIGER_BEAUTY_TIERS, item_id_embedding=True),
+               note="hf_genrec's hybrid input (item_id_embedding), not TIGER's method"),
     Experiment("tiger-intrr-aligned-beauty", "Transformer, flattened SIDs (IntRR-aligned)",
                "tiger_beauty_intrr_aligned.yaml", BEAUTY30_INTRR,
                {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 50},
@@ -315,7 +320,7 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty",
                        "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid",
                        "intrr-hstu-beauty-itemid-dropout", "intrr-hstu-beauty-dropout", "comeir-small-beauty-itemid",
-                       "intrr-t5-beauty"),
+                       "intrr-t5-beauty", "tiger-beauty-itemid"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official"),

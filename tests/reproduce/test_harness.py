@@ -47,6 +47,7 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
         training = {k: v for k, v in EXPERIMENTS[key].tiers["cpu"].items() if not k.startswith("model.")}
         assert training == EXPERIMENTS["intrr-hstu-beauty"].tiers["cpu"], key
     assert model_of("comeir-small-beauty-itemid") == {**model_of("comeir-small-beauty"), "item_id_embedding": True}
+    assert model_of("tiger-beauty-itemid") == {**model_of("tiger-beauty"), "item_id_embedding": True}
 
 
 def test_published_rows_are_as_printed_and_sourced():
