@@ -121,22 +121,25 @@ LAPTOP_RECIPE = {"training.group_by_length": True, "training.mixed_precision": "
                  "training.schedule_over": "max_minutes", "training.warmup_steps": 200}
 
 # ---------------------------------------------------------------------------------------------- experiments
+def _cpu(**extra) -> Dict[str, Dict[str, Any]]:
+    """The tiers of a run with the CPU tier's budget: 45 minutes with validation on 3,000 random users (``extra``:
+    more CPU-tier options); the paper settings on GPU; four steps in the test tier."""
+    return {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, **extra}, "gpu": {},
+            "test": {"training.max_steps": 4}}
+
+
 #: the tiers of IntRR-HSTU on Beauty (sequence examples; validation on 3,000 random users every 150 steps on CPU)
-INTRR_HSTU_TIERS = {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
-                            "training.eval_steps": 150}, "gpu": {}, "test": {"training.max_steps": 4}}
+INTRR_HSTU_TIERS = _cpu(**{"training.eval_steps": 150})
 #: the tiers of the flattened HSTU with the laptop recipe (batch 256: see the experiment's note)
 HSTU_FLATTENED_RECIPE_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,
                                        "training.eval_max_users": 3000, "training.eval_steps": 150},
                                "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}}
 
 #: the tiers of ComeIR with a small random Qwen3 on Beauty (the laptop recipe: its step is 1.7x faster in bf16)
-COMEIR_SMALL_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
-                              "training.eval_steps": 100}, "gpu": {}, "test": {"training.max_steps": 4}}
+COMEIR_SMALL_TIERS = _cpu(**LAPTOP_RECIPE, **{"training.eval_steps": 100})
 
-#: the tiers of TIGER (T5 4+4, d 128) on Beauty: 45 minutes, warmup 500 steps, beam 20 for validation on CPU
-TIGER_BEAUTY_TIERS = {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_num_beams": 20,
-                              "training.eval_max_users": 3000, "training.warmup_steps": 500},
-                      "gpu": {}, "test": {"training.max_steps": 4}}
+#: the tiers of TIGER (T5 4+4, d 128) on the Amazon datasets: warmup 500 steps, beam 20 for validation on CPU
+TIGER_TIERS = _cpu(**{"training.eval_num_beams": 20, "training.warmup_steps": 500})
 
 
 def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, Dict[str, Any]]:
@@ -146,40 +149,33 @@ def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, D
     return {tier: {**values, **overrides} for tier, values in tiers.items()}
 
 
-def _cpu(**extra) -> Dict[str, Dict[str, Any]]:
-    """The tiers of a T5-size run: 45 minutes with validation on 3,000 random users in the CPU tier."""
-    return {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, **extra}, "gpu": {},
-            "test": {"training.max_steps": 4}}
-
-
 def prism_experiments() -> Tuple[Experiment, ...]:
     """PRISM's rows: the paper preset on each dataset, the official preset, Table 4's six ablations, the TIGER
     baselines of Toys and Sports (Beauty's is ``tiger-beauty``)."""
     def ablated(key: str, label: str, recipe: DataRecipe, **model) -> Experiment:
-        overrides = {f"model.{name}": value for name, value in model.items()}
-        tiers = {tier: {**options, **overrides} for tier, options in _cpu().items()}
-        return Experiment(key, label, "prism_beauty.yaml", recipe, tiers, compare_with=(f"prism/4/{label}",))
+        return Experiment(key, label, "prism_beauty.yaml", recipe, with_model_options(_cpu(), **model),
+                          compare_with=(f"prism/4/{label}",))
 
     no_acd = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_acd", False), *PRISM_CPU_FIT)})
     no_hsa = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_hsa", False), *PRISM_CPU_FIT)})
     no_dhr = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_dhr", False), *PRISM_CPU_FIT)})
-    no_time = {"model.time_encoding": "position"}  # Toys has no timestamps (Eq. 10's P_time needs them)
     return (
         Experiment("prism-beauty", "PRISM (paper settings)", "prism_beauty.yaml", BEAUTY20_PRISM, _cpu(),
                    compare_with=("prism/2/PRISM", "prism/4/PRISM (Full)")),
         Experiment("prism-beauty-official", "PRISM (official code's settings)", "prism_beauty_official.yaml",
                    BEAUTY20_PRISM_OFFICIAL, _cpu(), compare_with=("prism/2/PRISM",)),
         Experiment("prism-toys", "PRISM (paper settings; no timestamps: position table for P_time)",
-                   "prism_beauty.yaml", TOYS20_PRISM, {t: {**o, **no_time} for t, o in _cpu().items()},
+                   "prism_beauty.yaml", TOYS20_PRISM,
+                   with_model_options(_cpu(), time_encoding="position"),  # Toys has no timestamps (Eq. 10's P_time)
                    compare_with=("prism/2/PRISM",)),
         Experiment("prism-sports", "PRISM (paper settings; content from brand and categories only)",
                    "prism_beauty.yaml", SPORTS20_PRISM, _cpu(), compare_with=("prism/2/PRISM",),
                    note="Sports has no titles: the content embeddings come from brand and category names"),
         Experiment("tiger-toys", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", TOYS20,
-                   _cpu(**{"training.eval_num_beams": 20, "training.warmup_steps": 500}),
+                   TIGER_TIERS,
                    compare_with=("prism/2/TIGER",)),
         Experiment("tiger-sports", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", SPORTS20,
-                   _cpu(**{"training.eval_num_beams": 20, "training.warmup_steps": 500}),
+                   TIGER_TIERS,
                    compare_with=("prism/2/TIGER",)),
         ablated("prism-beauty-wo-acd", "w/o ACD", no_acd),
         ablated("prism-beauty-wo-hsa", "w/o HSA", no_hsa),
@@ -197,9 +193,8 @@ def decor_experiments() -> Tuple[Experiment, ...]:
     from ..models.decor import decor_ablation
 
     def tiers(minutes: int, **model) -> Dict[str, Dict[str, Any]]:
-        cpu = {"training.max_minutes": minutes, "training.eval_num_beams": 20, "training.eval_max_users": 3000,
-               "training.warmup_steps": 500}
-        return with_model_options({"cpu": cpu, "gpu": {}, "test": {"training.max_steps": 4}}, **model)
+        """TIGER's tiers (DECOR's Base is TIGER) with ``minutes`` of CPU training and DECOR's model options."""
+        return with_model_options(_cpu(**{**TIGER_TIERS["cpu"], "training.max_minutes": minutes}), **model)
 
     labels = {"base": "Base (TIGER)", "composition": "w/ Token Comp.",
               "composition_bos": "w/ Token Comp. and BOS Queries", "pretrained": "w/ Pretrained Only",
@@ -221,31 +216,25 @@ def decor_experiments() -> Tuple[Experiment, ...]:
 
 EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     Experiment("sasrec-beauty", "SASRec (CE)", "sasrec_beauty.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
-                "test": {"training.max_steps": 4}},
+               _cpu(),
                compare_with=("prism/2/SASRec",),
                note="item-id model; the SIDs only define the catalog of the saved folder"),
-    Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20, TIGER_BEAUTY_TIERS,
+    Experiment("tiger-beauty", "TIGER (T5 4+4, d 128)", "tiger_beauty.yaml", BEAUTY20, TIGER_TIERS,
                compare_with=("tiger/paper/TIGER", "reference/cornac/TIGER (cornac)", "prism/2/TIGER")),
     Experiment("tiger-beauty-itemid", "TIGER (T5 4+4, d 128) + item-ID input", "tiger_beauty.yaml", BEAUTY20,
-               with_model_options(TIGER_BEAUTY_TIERS, item_id_embedding=True),
+               with_model_options(TIGER_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not TIGER's method"),
     Experiment("tiger-intrr-aligned-beauty", "Transformer, flattened SIDs (IntRR-aligned)",
                "tiger_beauty_intrr_aligned.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 50},
-                "gpu": {},
-                "test": {"training.max_steps": 4}},
-               compare_with=("intrr/1/Transformer [RK-Means]",)),
+               _cpu(**{"training.eval_steps": 50}), compare_with=("intrr/1/Transformer [RK-Means]",)),
     Experiment("hstu-flattened-beauty", "HSTU, flattened SIDs (IntRR-aligned)", "tiger_beauty_hstu_flattened.yaml",
                BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000}, "gpu": {},
-                "test": {"training.max_steps": 4}},
+               _cpu(),
                compare_with=("intrr/1/HSTU [RK-Means]",)),
     Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
     Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
-               {"cpu": {"training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000, "training.eval_steps": 50},
-                "gpu": {}, "test": {"training.max_steps": 4}},
+               _cpu(**{"training.eval_steps": 50}),
                compare_with=("intrr/1/Transformer + IntRR [RK-Means]", "intrr/1/Transformer [RK-Means]")),
     # the laptop recipe (issue [4/8]): the same model and data; rows grouped by history length (less padding),
     # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its

@@ -196,7 +196,6 @@ def extrapolate_minutes(curve: Sequence[Tuple[float, float]], target: float, poi
     return round(math.exp(exponent), 1)
 
 
-
 _TRANSITION_CACHE: Dict[Tuple[str, Optional[int], int], float] = {}
 
 
