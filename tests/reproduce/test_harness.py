@@ -48,6 +48,13 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
         assert training == EXPERIMENTS["intrr-hstu-beauty"].tiers["cpu"], key
     assert model_of("comeir-small-beauty-itemid") == {**model_of("comeir-small-beauty"), "item_id_embedding": True}
     assert model_of("tiger-beauty-itemid") == {**model_of("tiger-beauty"), "item_id_embedding": True}
+    assert model_of("sasrec-beauty-h256") == {**model_of("sasrec-beauty"), "hidden_size": 256}
+    assert model_of("sasrec-beauty-from-oldest") == {**model_of("sasrec-beauty"), "positions": "from_oldest"}
+    assert model_of("hstu-flattened-beauty-recipe-itemid-dropout") == {
+        **model_of("hstu-flattened-beauty-recipe"), "item_id_embedding": True, "dropout_rate": 0.5}
+    assert (EXPERIMENTS["hstu-flattened-beauty-recipe-itemid-dropout"].tiers["cpu"]
+            == {**EXPERIMENTS["hstu-flattened-beauty-recipe"].tiers["cpu"], "model.item_id_embedding": True,
+                "model.dropout_rate": 0.5})
 
 
 def test_published_rows_are_as_printed_and_sourced():
