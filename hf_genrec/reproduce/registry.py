@@ -130,10 +130,16 @@ def _cpu(**extra) -> Dict[str, Dict[str, Any]]:
 
 #: the tiers of IntRR-HSTU on Beauty (sequence examples; validation on 3,000 random users every 150 steps on CPU)
 INTRR_HSTU_TIERS = _cpu(**{"training.eval_steps": 150})
+
+
+def _laptop_recipe(**extra) -> Dict[str, Dict[str, Any]]:
+    """The CPU tier's tiers with the laptop recipe on CPU (``extra``: more CPU-tier options) and length-grouped
+    batches on GPU."""
+    return {**_cpu(**LAPTOP_RECIPE, **extra), "gpu": {"training.group_by_length": True}}
+
+
 #: the tiers of the flattened HSTU with the laptop recipe (batch 256: see the experiment's note)
-HSTU_FLATTENED_RECIPE_TIERS = {"cpu": {**LAPTOP_RECIPE, "training.batch_size": 256, "training.max_minutes": CPU_BUDGET,
-                                       "training.eval_max_users": 3000, "training.eval_steps": 150},
-                               "gpu": {"training.group_by_length": True}, "test": {"training.max_steps": 4}}
+HSTU_FLATTENED_RECIPE_TIERS = _laptop_recipe(**{"training.batch_size": 256, "training.eval_steps": 150})
 
 #: the tiers of ComeIR with a small random Qwen3 on Beauty (the laptop recipe: its step is 1.7x faster in bf16)
 COMEIR_SMALL_TIERS = _cpu(**LAPTOP_RECIPE, **{"training.eval_steps": 100})
@@ -147,6 +153,10 @@ def with_model_options(tiers: Dict[str, Dict[str, Any]], **model) -> Dict[str, D
     model options only)."""
     overrides = {f"model.{name}": value for name, value in model.items()}
     return {tier: {**values, **overrides} for tier, values in tiers.items()}
+
+
+#: the tiers of the flattened HSTU trained on prefix examples in every tier (NEZHA's rows, issue [7/8])
+HSTU_PREFIX_TIERS = {tier: {**options, "training.train_examples": "prefix"} for tier, options in _cpu().items()}
 
 
 def prism_experiments() -> Tuple[Experiment, ...]:
@@ -248,10 +258,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     # bf16 autocast for forward and backward, linear warmup, cosine decay over the 45-minute budget. Reported as its
     # own row, never as the paper's setting.
     Experiment("intrr-hstu-beauty-recipe", "IntRR (HSTU), laptop recipe", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
-               {"cpu": {**LAPTOP_RECIPE, "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000,
-                        "training.eval_steps": 150}, "gpu": {"training.group_by_length": True},
-                "test": {"training.max_steps": 4}},
-               compare_with=("intrr/1/HSTU + IntRR [RK-Means]",),
+               _laptop_recipe(**{"training.eval_steps": 150}), compare_with=("intrr/1/HSTU + IntRR [RK-Means]",),
                note="length-grouped batches, bf16 autocast, warmup + cosine over the budget"),
     Experiment("hstu-flattened-beauty-recipe", "HSTU, flattened SIDs, laptop recipe (batch 256)",
                "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR, HSTU_FLATTENED_RECIPE_TIERS,
@@ -298,17 +305,9 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     # NEZHA (issue [7/8]): the flattened HSTU decoded by NEZHA's head instead of per-level backbone passes; NEZHA
     # trains on prefix examples (its placeholders follow the whole history), so the standard row is trained alike
     Experiment("hstu-flattened-beauty-prefix", "HSTU, flattened SIDs, prefix examples", "tiger_beauty_hstu_flattened.yaml",
-               BEAUTY30_INTRR,
-               {"cpu": {"training.train_examples": "prefix", "training.max_minutes": CPU_BUDGET,
-                        "training.eval_max_users": 3000}, "gpu": {"training.train_examples": "prefix"},
-                "test": {"training.train_examples": "prefix", "training.max_steps": 4}}),
+               BEAUTY30_INTRR, HSTU_PREFIX_TIERS),
     Experiment("hstu-flattened-beauty-nezha", "HSTU, flattened SIDs, NEZHA decoding", "tiger_beauty_hstu_flattened.yaml",
-               BEAUTY30_INTRR,
-               {"cpu": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix",
-                        "training.max_minutes": CPU_BUDGET, "training.eval_max_users": 3000},
-                "gpu": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix"},
-                "test": {"model.decoding_architecture": "nezha", "training.train_examples": "prefix",
-                         "training.max_steps": 4}}),
+               BEAUTY30_INTRR, with_model_options(HSTU_PREFIX_TIERS, decoding_architecture="nezha")),
     Experiment("sasrec-synthetic", "SASRec (CE)", "sasrec_synthetic.yaml", SYNTHETIC,
                {"cpu": {"training.max_minutes": 5}, "gpu": {}, "test": {"training.max_steps": 3}}),
     Experiment("tiger-synthetic", "TIGER (small)", "tiger_synthetic.yaml", SYNTHETIC,
