@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -30,6 +31,7 @@ from torch import nn
 
 from ..utils.progress import progress
 from .base import Quantizer, QuantizerConfig, lookup
+from .quality import usage_perplexity
 
 
 @dataclass
@@ -117,6 +119,37 @@ class Quantized(NamedTuple):
     inputs: List[torch.Tensor]
     chosen: List[torch.Tensor]
     straight_through: torch.Tensor
+
+
+def usage_diagnostics(usage: Sequence[torch.Tensor]) -> Dict[str, List[float]]:
+    """Per level, from one epoch's code counts: ``code_perplexity`` (``exp(H)`` of the usage, ``K`` = uniform)
+    and ``unused_codes`` (codes no item chose). A level whose perplexity falls towards 1 has collapsed."""
+    counts = [level_counts.detach().cpu().numpy() for level_counts in usage]
+    return {"code_perplexity": [round(usage_perplexity(c), 2) for c in counts],
+            "unused_codes": [int((c == 0).sum()) for c in counts]}
+
+
+#: A level whose last-epoch perplexity is under this share of its codebook size gets a collapse warning.
+COLLAPSE_SHARE = 0.05
+
+
+def collapsed_levels(perplexity: Sequence[float], codebook_sizes: Sequence[int]) -> List[int]:
+    """1-based levels whose code-usage perplexity is below ``COLLAPSE_SHARE`` of the codebook size."""
+    return [level + 1 for level, (value, size) in enumerate(zip(perplexity, codebook_sizes))
+            if value < COLLAPSE_SHARE * size]
+
+
+def warn_if_collapsed(final: Dict[str, Any], codebook_sizes: Sequence[int], name: str) -> None:
+    """Warn when a level's last-epoch code perplexity is below ``COLLAPSE_SHARE`` of its codebook size: the
+    latent has (nearly) collapsed onto a few codes and the SIDs will collide heavily."""
+    perplexity = final.get("code_perplexity")
+    if not perplexity:
+        return
+    low = collapsed_levels(perplexity, codebook_sizes)
+    if low:
+        warnings.warn(f"{name}: code usage collapsed at level(s) {low} (last-epoch perplexity {perplexity} for codebooks "
+                      f"of {list(codebook_sizes)}); see the history's code_perplexity and unused_codes", RuntimeWarning,
+                      stacklevel=3)
 
 
 class TrainingLossMonitor:
@@ -290,6 +323,7 @@ class AutoencoderQuantizer(Quantizer):
             bar = progress(range(epochs), desc=f"training {self.quantizer_type}", unit="epoch")
             for epoch in bar:
                 row = self._train_epoch(epoch, x_all, per_item, optimizer, scheduler, params, generator)
+                row.update(usage_diagnostics(row["usage"]))
                 if config.dead_code_reset and epoch < epochs - 1:
                     row["dead_codes_reset"] = self._reset_dead_codes(row.pop("usage"), x_all, generator)
                 row.pop("usage", None)
@@ -306,6 +340,7 @@ class AutoencoderQuantizer(Quantizer):
         self.fitted.fill_(True)
         report = {"epochs": epochs, "history": history, "final": history[-1] if history else {},
                   "seconds": round(time.perf_counter() - start, 3)}
+        warn_if_collapsed(report["final"], config.codebook_sizes, type(self).__name__)
         if config.early_stopping_patience is not None or config.keep_best or config.max_minutes is not None:
             report.update(epochs_run=row.get("epoch", -1) + 1, best_epoch=monitor.best_epoch,
                           best_loss=monitor.best_loss, restored_best=monitor.best_state is not None)

@@ -121,17 +121,29 @@ def plot_code_usage(usage: Mapping[str, Sequence[np.ndarray]], path: str | os.Pa
 
 
 def plot_quantizer_history(history: List[Dict[str, float]], path: str | os.PathLike, title: str = "") -> Path:
-    """Loss terms of an autoencoder quantizer (RQ-VAE, VQ-VAE) per epoch, log scale."""
+    """Loss terms of an autoencoder quantizer (RQ-VAE, VQ-VAE, PRISM) per epoch, log scale; with a second panel
+    of each level's code perplexity when the history has it (a collapsing level falls towards 1)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    with_usage = bool(history) and "code_perplexity" in history[0]
+    fig, axes = plt.subplots(1, 2 if with_usage else 1, figsize=(11 if with_usage else 6, 3.6), squeeze=False)
+    ax = axes[0][0]
     epochs = [row["epoch"] for row in history]
-    for key in ("loss", "reconstruction", "codebook", "commitment"):
-        if key in history[0]:
-            ax.plot(epochs, [row[key] for row in history], label=key)
+    for key in ("loss", "reconstruction", "codebook", "commitment", "acd", "hsa_class", "hsa_anchor"):
+        if history and key in history[0]:
+            ax.plot(epochs, [max(row[key], 1e-12) for row in history], label=key)
     ax.set_xlabel("epoch")
     ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize=7)
     ax.set_title(title)
+    if with_usage:
+        usage_ax = axes[0][1]
+        for level in range(len(history[0]["code_perplexity"])):
+            usage_ax.plot(epochs, [row["code_perplexity"][level] for row in history], label=f"level {level + 1}")
+        usage_ax.set_xlabel("epoch")
+        usage_ax.set_ylabel("code perplexity exp(H)")
+        usage_ax.set_yscale("log")
+        usage_ax.legend(fontsize=7)
+        usage_ax.set_title("code usage per epoch")
     fig.tight_layout()
     return _save(fig, path)
 

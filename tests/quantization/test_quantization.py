@@ -1,12 +1,15 @@
 """Quantizers: k-means, RQ-KMeans, RQ-VAE, VQ-VAE - behaviour, losses, options and bit-exact save/load."""
 
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.quantization import QUANTIZERS, Quantizer, build_quantizer, kmeans, sid_quality
-from hf_genrec.quantization.autoencoder import TrainingLossMonitor, warmup_cosine
+from hf_genrec.quantization.autoencoder import (TrainingLossMonitor, collapsed_levels, usage_diagnostics, warmup_cosine,
+                                               warn_if_collapsed)
 from hf_genrec.quantization.kmeans import balanced_assignment, squared_distances
 
 
@@ -215,3 +218,29 @@ def test_fit_early_stopping_keeps_the_best_epoch_and_time_budget():
     assert len(clipped["history"]) == 2
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         small_rqvae(lr_schedule="step")
+
+
+def test_usage_diagnostics_and_collapse_warning():
+    usage = [torch.tensor([5.0, 5.0, 0.0, 0.0]), torch.tensor([10.0, 0.0, 0.0, 0.0])]
+    diagnostics = usage_diagnostics(usage)
+    assert diagnostics["code_perplexity"] == [2.0, 1.0]
+    assert diagnostics["unused_codes"] == [2, 3]
+    assert collapsed_levels([50.0, 3.0, 12.8, 12.7], [256, 256, 256, 256]) == [2, 4]  # under 5 % of K
+    with pytest.warns(RuntimeWarning, match=r"collapsed at level\(s\) \[2\]"):
+        warn_if_collapsed({"code_perplexity": [50.0, 3.0]}, [256, 256], "Q")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_collapsed({"code_perplexity": [50.0, 40.0]}, [256, 256], "Q")
+
+
+def test_fit_history_records_code_usage_per_epoch(tmp_path):
+    from hf_genrec.utils.plots import plot_quantizer_history
+
+    x = torch.randn(300, 16)
+    quantizer = build_quantizer("rqvae", levels=2, codebook_size=8, input_dim=16, hidden_dims=[16], latent_dim=4,
+                                epochs=3, batch_size=64)
+    report = quantizer.fit(x)
+    for row in report["history"]:
+        assert len(row["code_perplexity"]) == 2 and all(1.0 <= p <= 8.0 for p in row["code_perplexity"])
+        assert all(0 <= n < 8 for n in row["unused_codes"])
+    assert plot_quantizer_history(report["history"], tmp_path / "loss.png").stat().st_size > 0
