@@ -1,5 +1,6 @@
 """Which setting makes PRISM's quantizer collapse? Fit the Purified Semantic Quantizer for a few minutes with one
-option changed from the paper preset at a time and print PRISM's Table 3 numbers of each (docs/results.md).
+option changed from the paper preset at a time and print PRISM's Table 3 numbers of each (docs/results.md), the
+latent spread and a trace of the per-epoch code perplexity.
 
 Reads a prepared folder whose LightGCN embeddings are cached (``lightgcn_max_minutes`` must match the cached run).
 
@@ -13,7 +14,17 @@ import time
 
 VARIANTS = {"paper": {}, "detach": {"detach_collab_target": True}, "dead_code_reset": {"dead_code_reset": True},
             "fusion_norm": {"fusion_norm": True}, "mean": {"norm_reduction": "mean"},
-            "cosine": {"recon_loss": "cosine"}, "official": {"preset": "official"}}
+            "cosine": {"recon_loss": "cosine"}, "official": {"preset": "official"},
+            "no_hsa": {"use_hsa": False}, "official_no_hsa": {"preset": "official", "use_hsa": False}}
+
+
+def latent_spread(quantizer, embeddings) -> float:
+    """Mean over latent dimensions of the across-item standard deviation of ``z`` (eval mode): near 0 when every
+    item encodes to (almost) the same point."""
+    import torch
+
+    with torch.no_grad():
+        return float(quantizer.latent(quantizer._as_input(embeddings)).std(0).mean())
 
 
 def main() -> int:
@@ -41,7 +52,12 @@ def main() -> int:
         start = time.time()
         report = quantizer.fit(inputs["embeddings"], **inputs["fit_options"])
         table = prism_table3(quantizer.encode(inputs["embeddings"]), [256] * 3)
-        print(f"{name}: {len(report['history'])} epochs in {time.time() - start:.0f} s: {table}", flush=True)
+        history = report["history"]
+        trace = [(row["epoch"], row["code_perplexity"], round(row["commitment"], 5))
+                 for row in history[:: max(1, len(history) // 6)] + history[-1:]]
+        print(f"{name}: {len(history)} epochs in {time.time() - start:.0f} s: {table}; latent spread (std of z) "
+              f"{latent_spread(quantizer, inputs['embeddings']):.5f}; (epoch, code perplexity, commitment): {trace}",
+              flush=True)
     return 0
 
 
