@@ -215,6 +215,9 @@ def test_short_fit_lowers_the_losses_and_the_total_is_eq9(preset):
                  + scale * c.class_weight * row["hsa_class"] + c.anchor_weight * row["hsa_anchor"])
         assert row["loss"] == pytest.approx(total, rel=1e-5)
     assert report["best_loss"] == pytest.approx(min(row["loss"] for row in history))
+    codebook = q.config.codebook_sizes
+    assert all(len(row["code_perplexity"]) == 3 and all(1 <= p <= k for p, k in zip(row["code_perplexity"], codebook))
+               and len(row["unused_codes"]) == 3 for row in history)  # the collapse diagnostics of every epoch
     json.dumps(report)
     assert q.encode(x).shape == (300, 3) and q.item_quantized_vectors(x).shape == (300, 3, 8)
     tags = q.predict_tags(x)
