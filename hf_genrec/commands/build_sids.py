@@ -103,7 +103,7 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
     from ..embeddings import load_item_embeddings
     from ..data.tags import save_tags
     from ..quantization import build_semantic_ids, prism_table3, sid_quality
-    from ..quantization.autoencoder import collapsed_levels
+    from ..quantization.autoencoder import collapse_message
     from ..tokenization import SIDTokenizer
     from ..utils.plots import plot_quantizer_history
 
@@ -140,11 +140,9 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         }
         if prism is not None:
             summary["prism"] = prism["report"]
-        collapsed = collapsed_levels(summary["prism_table3"]["perplexity_per_level"], fitted.codebook_sizes)
-        if collapsed:
-            summary["warnings"] = [f"code usage collapsed at level(s) {collapsed}: perplexity "
-                                   f"{summary['prism_table3']['perplexity_per_level']} for codebooks of "
-                                   f"{list(fitted.codebook_sizes)}; the SIDs collide heavily before deduplication"]
+        collapse = collapse_message(summary["prism_table3"]["perplexity_per_level"], fitted.codebook_sizes)
+        if collapse:
+            summary["warnings"] = [collapse]
         with atomic_output_dir(out, overwrite, inputs=[prepared_dir], command="build-sids") as tmp:
             fitted.save_pretrained(tmp / "quantizer")
             if prism is not None:  # the tags the recommender's SSA classifies (Eq. 15)

@@ -139,17 +139,22 @@ def collapsed_levels(perplexity: Sequence[float], codebook_sizes: Sequence[int])
             if value < COLLAPSE_SHARE * size]
 
 
-def warn_if_collapsed(final: Dict[str, Any], codebook_sizes: Sequence[int], name: str) -> None:
-    """Warn when a level's last-epoch code perplexity is below ``COLLAPSE_SHARE`` of its codebook size: the
-    latent has (nearly) collapsed onto a few codes and the SIDs will collide heavily."""
-    perplexity = final.get("code_perplexity")
-    if not perplexity:
-        return
+def collapse_message(perplexity: Sequence[float], codebook_sizes: Sequence[int]) -> Optional[str]:
+    """What to tell the user when a level's code perplexity is below ``COLLAPSE_SHARE`` of its codebook size
+    (the latent has nearly collapsed onto a few codes and the SIDs collide heavily); None otherwise."""
     low = collapsed_levels(perplexity, codebook_sizes)
-    if low:
-        warnings.warn(f"{name}: code usage collapsed at level(s) {low} (last-epoch perplexity {perplexity} for codebooks "
-                      f"of {list(codebook_sizes)}); see the history's code_perplexity and unused_codes", RuntimeWarning,
-                      stacklevel=3)
+    if not low:
+        return None
+    return (f"code usage collapsed at level(s) {low}: perplexity {list(perplexity)} for codebooks of "
+            f"{list(codebook_sizes)}; the SIDs collide heavily before deduplication")
+
+
+def warn_if_collapsed(final: Dict[str, Any], codebook_sizes: Sequence[int], name: str) -> None:
+    """Warn when the last epoch's code usage (``final["code_perplexity"]``) has collapsed (:func:`collapse_message`)."""
+    message = collapse_message(final.get("code_perplexity") or [], codebook_sizes)
+    if message:
+        warnings.warn(f"{name}: {message} (last epoch; see the history's code_perplexity and unused_codes)",
+                      RuntimeWarning, stacklevel=3)
 
 
 class TrainingLossMonitor:
