@@ -257,13 +257,9 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                BEAUTY30_INTRR, HSTU_FLATTENED_TIERS,
                compare_with=("intrr/1/HSTU [RK-Means]",),
                note="CPU tier: batch 256 instead of 512 (a 512-window batch takes about 10 GB on CPU); otherwise "
-                    "IntRR's aligned setting: fp32, constant learning rate"),
-    # the hybrid input on the plain setting (fp32, constant learning rate, uniform batches) that made IntRR-HSTU's
-    # hybrid row pass the transition model; the laptop-recipe row below decays its learning rate to zero in bf16
-    Experiment("hstu-flattened-beauty-itemid", "HSTU, flattened SIDs (batch 256) + item-ID input",
-               "tiger_beauty_hstu_flattened.yaml", BEAUTY30_INTRR,
-               with_model_options(HSTU_FLATTENED_TIERS, item_id_embedding=True),
-               note="hf_genrec's hybrid input (item_id_embedding), not IntRR's flattened baseline"),
+                    "IntRR's aligned setting (fp32, constant learning rate, uniform batches), which trains about 15x "
+                    "slower on CPU than the laptop recipe's length-grouped bf16 batches (2026-12-06: 45 steps in "
+                    "20 minutes next to one other job, 14 windows/s): use hstu-flattened-beauty-recipe on CPU"),
     Experiment("intrr-hstu-beauty", "IntRR (HSTU)", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR, INTRR_HSTU_TIERS,
                compare_with=("intrr/1/HSTU + IntRR [RK-Means]", "intrr/1/HSTU [RK-Means]")),
     Experiment("intrr-t5-beauty", "IntRR (T5)", "intrr_beauty_transformer.yaml", BEAUTY30_INTRR,
@@ -339,8 +335,7 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid",
                        "intrr-hstu-beauty-itemid-dropout", "intrr-hstu-beauty-dropout", "comeir-small-beauty-itemid",
                        "intrr-t5-beauty", "tiger-beauty-itemid",
-                       "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256",
-                       "hstu-flattened-beauty-itemid"),
+                       "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official",

@@ -55,10 +55,6 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
     assert (EXPERIMENTS["hstu-flattened-beauty-recipe-itemid-dropout"].tiers["cpu"]
             == {**EXPERIMENTS["hstu-flattened-beauty-recipe"].tiers["cpu"], "model.item_id_embedding": True,
                 "model.dropout_rate": 0.5})
-    # the flattened HSTU's hybrid row on the plain setting (fp32, constant learning rate) of IntRR's passing row
-    assert model_of("hstu-flattened-beauty-itemid") == {**model_of("hstu-flattened-beauty"), "item_id_embedding": True}
-    assert (EXPERIMENTS["hstu-flattened-beauty-itemid"].tiers["cpu"]
-            == {**EXPERIMENTS["hstu-flattened-beauty"].tiers["cpu"], "model.item_id_embedding": True})
     plain = EXPERIMENTS["hstu-flattened-beauty"].tiers["cpu"]
     assert plain["training.batch_size"] == 256 and "training.mixed_precision" not in plain
     assert "training.batch_size" not in EXPERIMENTS["hstu-flattened-beauty"].tiers["gpu"]  # the paper's 512
