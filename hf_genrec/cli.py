@@ -347,7 +347,8 @@ def cmd_reproduce(args) -> Dict:
     from .commands.reproduce import run_reproduce
 
     result = run_reproduce(args.paper, args.table, args.dataset, args.tier, args.seeds, args.out,
-                           args.only.split(",") if args.only else None, args.shared, args.overrides)
+                           args.only.split(",") if args.only else None, args.shared, args.overrides,
+                           args.first_seed)
     print(open(result["outputs"]["markdown"], encoding="utf-8").read())
     print(f"results: {result['outputs']['json']}   table: {result['outputs']['markdown']}   "
           f"plot: {result['outputs']['plot']}")
@@ -525,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--tier", default="cpu", choices=("cpu", "gpu", "test"),
                      help="cpu: budgeted runs for 2 CPU cores; gpu: the paper settings; test: seconds")
     rep.add_argument("--seeds", type=POSITIVE, default=1, help="seeds 42, 43, ... (mean and std are reported)")
+    rep.add_argument("--first-seed", type=int, default=42,
+                     help="the first seed (default 42): e.g. --first-seed 43 --seeds 2 runs seeds 43 and 44 only")
     rep.add_argument("--only", default=None, help="comma-separated experiment keys of the table")
     rep.add_argument("--out", default=None, help="default runs/reproduce/<paper>-<table>-<dataset>-<tier>")
     rep.add_argument("--shared", default=None, help="the shared/ folder holding datasets/ (default ../shared)")

@@ -10,6 +10,6 @@ __all__ = ["run_reproduction", "run_reproduce"]
 
 
 def run_reproduce(paper: str, table: str, dataset: str, tier: str = "cpu", seeds: int = 1, out=None, only=None,
-                  shared=None, overrides=()) -> Dict[str, Any]:
+                  shared=None, overrides=(), first_seed: int = 42) -> Dict[str, Any]:
     """See :func:`hf_genrec.reproduce.runner.run_reproduction`."""
-    return run_reproduction(paper, table, dataset, tier, seeds, out, only, shared, overrides)
+    return run_reproduction(paper, table, dataset, tier, seeds, out, only, shared, overrides, first_seed)

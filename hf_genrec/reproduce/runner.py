@@ -93,8 +93,10 @@ def baselines_on(prepared: str) -> Dict[str, Dict[str, float]]:
 
 def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", seeds: int = 1,
                      out: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None,
-                     shared: Optional[str] = None, overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """Run (or resume: finished runs are read back) every experiment of a reproduction table; write the report."""
+                     shared: Optional[str] = None, overrides: Sequence[str] = (), first_seed: int = 42) -> Dict[str, Any]:
+    """Run (or resume: finished runs are read back) every experiment of a reproduction table; write the report.
+    Seeds ``first_seed .. first_seed + seeds - 1``: a later seed can run on its own (another machine or session) and
+    join the earlier ones by running again into the same ``out`` with more ``seeds``."""
     from ..commands.common import read_json
     from ..commands.train import run_train
 
@@ -119,7 +121,7 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
             data = prepare_recipe(experiment.recipe, data_root, shared)
             if experiment.recipe.key not in baselines:
                 baselines[experiment.recipe.key] = baselines_on(data["prepared"])
-            for seed in range(42, 42 + seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 folder = out / "runs" / f"{key}-s{seed}"
                 previous = read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
                 if previous and previous.get("test") and previous.get("reproduce_tier") == tier:
@@ -136,6 +138,7 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                              "validation": validation_curve(folder, summary, data["prepared"])})
         result = {"command": "reproduce", "hf_genrec_version": __version__, "paper": spec.paper, "table": spec.table,
                   "dataset": spec.dataset, "caption": spec.caption, "tier": tier, "seeds": seeds,
+                  "first_seed": first_seed,
                   "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
                   "runs": runs, "baselines": baselines,
                   "published": {key: [row.__dict__ for ref in EXPERIMENTS[key].compare_with
@@ -291,7 +294,7 @@ def _passed_text(passed: Optional[float], extrapolated: Optional[float]) -> str:
 def render_markdown(result: Dict[str, Any]) -> str:
     """The table of a reproduction: reference rankers, ours (mean ± std over seeds) and the published rows."""
     lines = [f"### {result['caption']}", "",
-             f"Tier `{result['tier']}`, {result['seeds']} seed(s) from 42, hardware: {result['hardware']['cpu_count']} "
+             f"Tier `{result['tier']}`, {result['seeds']} seed(s) from {result.get('first_seed', 42)}, hardware: {result['hardware']['cpu_count']} "
              f"CPU cores{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
              f"{result['minutes']} minutes in all. Test split, full ranking, leave-one-out; hf_genrec "
              f"{result['hf_genrec_version']}.", "",

@@ -99,6 +99,18 @@ def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
     # a second call reads the finished runs back instead of training again
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
                  "--out", str(out)]) == 0
+    # a later seed runs on its own (--first-seed) and joins seed 42 when the table is run again with --seeds 2
+    common = ["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
+              "--only", "sasrec-synthetic", "--out", str(out), "training.eval_max_users=50"]
+    assert main(common + ["--first-seed", "43"]) == 0
+    alone = json.loads((out / "results.json").read_text())
+    assert [run["seed"] for run in alone["runs"]] == [43] and alone["first_seed"] == 43
+    assert "1 seed(s) from 43" in (out / "results.md").read_text()
+    seed43 = out / "runs" / "sasrec-synthetic-s43" / "summary.json"
+    written = seed43.stat().st_mtime_ns
+    assert main(common + ["--seeds", "2"]) == 0
+    joined = json.loads((out / "results.json").read_text())
+    assert [run["seed"] for run in joined["runs"]] == [42, 43] and seed43.stat().st_mtime_ns == written
 
 
 def test_unknown_tables_and_experiments_are_clear_errors(tmp_path, capsys):
