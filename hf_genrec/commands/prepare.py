@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PrepareConfig, PreparedDataset, prepare_dataset, read_dataset
+from ..data.prepared import item_text_warning
 from ..defaults import DEFAULT_ENCODER
 from ..embeddings import ItemEncoder, save_item_embeddings
 from ..embeddings.encoder import EMBEDDINGS_FILE
@@ -101,6 +102,10 @@ def run_prepare(data: str | os.PathLike, out: str | os.PathLike, format: str = "
             "dataset": prepared.name, "config": prepared.config, "statistics": prepared.statistics,
             "embeddings": embedding_info, "redistribution_restricted": prepared.redistribution_restricted,
         }
+        text_warning = item_text_warning(prepared.statistics, prepared.statistics.get("items", 0),
+                                         prepared.config.get("text_fields", ()), prepared.name)
+        if text_warning:
+            summary["warnings"] = [text_warning]
         t = time.perf_counter()
         with atomic_output_dir(out, overwrite, inputs=[data, items], command="prepare") as tmp:
             prepared.write(tmp)

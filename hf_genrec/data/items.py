@@ -106,6 +106,9 @@ def build_item_table(item_ids: np.ndarray, source_items: pd.DataFrame, train_cou
     records = table.to_dict("records")
     texts = [item_text(r, fields, template, max_chars) for r in records]
     no_text = [i for i, t in enumerate(texts) if not t]
+    # for the items without text: how many of them the fields that were not chosen would have covered
+    unused = {field: sum(1 for i in no_text if records[i][field]) for field in ITEM_TEXT_FIELDS
+              if field not in fields and template is None}
     for i in no_text:
         texts[i] = f"Item {item_ids[i]}"
     table["text"] = texts
@@ -114,5 +117,6 @@ def build_item_table(item_ids: np.ndarray, source_items: pd.DataFrame, train_cou
         if column not in ITEM_TEXT_FIELDS:
             values = [None if (isinstance(v, float) and np.isnan(v)) else v for v in aligned[column].tolist()]
             table[column] = _arrow_safe(values)
-    report = {"items_missing_from_item_table": int((~in_table).sum()), "items_without_text": len(no_text)}
+    report = {"items_missing_from_item_table": int((~in_table).sum()), "items_without_text": len(no_text),
+              "items_without_text_covered_by": {field: n for field, n in unused.items() if n}}
     return table, report

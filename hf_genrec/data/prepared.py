@@ -186,6 +186,9 @@ def prepare_dataset(log: InteractionLog, config: Optional[PrepareConfig] = None)
     item_frame, item_report = build_item_table(item_ids, log.items, counts, config.text_fields, config.text_template,
                                                config.max_text_chars)
     check_item_coverage(item_report["items_missing_from_item_table"], len(item_ids), log)
+    text_warning = item_text_warning(item_report, len(item_ids), config.text_fields, log.name)
+    if text_warning:
+        logger.warning(text_warning)
     items = Dataset.from_pandas(item_frame, preserve_index=False)
 
     statistics: Dict[str, Any] = sequence_statistics(offsets, len(item_ids))
@@ -225,6 +228,23 @@ def check_item_coverage(missing: int, total: int, log: InteractionLog) -> None:
     if missing:
         logger.warning(f"{log.name}: {missing} of {total} items are not in the item table "
                        f"{source or ''}; their text is 'Item <id>'")
+
+
+def item_text_warning(report: Dict[str, Any], total: int, fields, name: str) -> Optional[str]:
+    """Why some items' content embeddings carry no content: ``report`` (from :func:`build_item_table`) counts the items
+    whose chosen ``fields`` are all empty (their text falls back to ``"Item <id>"``) and the unchosen fields that
+    would cover them. ``None`` when every item in the item table has text."""
+    without = report.get("items_without_text", 0) - report.get("items_missing_from_item_table", 0)
+    if without <= 0:
+        return None
+    message = (f"{name}: {without:,} of {total:,} items ({without / total:.0%}) have no text in the fields "
+               f"{list(fields)}, so their text is 'Item <id>' and their content embeddings (and SIDs built from them) "
+               "carry no content")
+    covered = report.get("items_without_text_covered_by") or {}
+    if covered:
+        message += "; " + ", ".join(f"{field!r} has text for {n:,} of them" for field, n in covered.items())
+        message += " (add it to text_fields)"
+    return message
 
 
 def format_statistics(stats: Dict[str, Any]) -> str:

@@ -105,7 +105,9 @@ BEAUTY20_PRISM_OFFICIAL = DataRecipe("amazon-beauty-2014", 20, "prism", 3, 256, 
                                      (("preset", "official"), *PRISM_CPU_FIT), ("title", "brand"))
 TOYS20_PRISM = DataRecipe("amazon-toys-2014", 20, "prism", 3, 256, "sinkhorn", PRISM_CPU_FIT, ("title", "brand"))
 SPORTS20_PRISM = DataRecipe("amazon-sports-2014", 20, "prism", 3, 256, "sinkhorn", PRISM_CPU_FIT,
-                            ("brand", "categories"))  # Sports has no titles: content from brand and categories
+                            ("brand", "category_path"))  # Sports has no titles: content from brand and categories
+# (the Sports reader keeps the category tokens in category_path; "categories" is empty there, and brand alone leaves
+# 7,351 of the 18,357 items without any text: measured 2026-12-06)
 TOYS20 = DataRecipe("amazon-toys-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
 SPORTS20 = DataRecipe("amazon-sports-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
 

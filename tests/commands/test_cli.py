@@ -87,3 +87,23 @@ def test_quickstart_pipeline_small(tmp_path):
     assert steps["train"]["test"]["num_users"] > 0 and (tmp_path / "qs" / "tiger" / "model" / "model.safetensors").exists()
     reload = steps["reload"]
     assert len(reload["recommendations"]) == 5 and all(r["title"] for r in reload["recommendations"])
+
+
+def test_prepare_summary_warns_about_items_without_text_in_the_chosen_fields(tmp_path):
+    from hf_genrec.commands.prepare import run_prepare
+    from hf_genrec.data import PrepareConfig
+
+    source = write_two_file(tmp_path / "src", {"A": ["x", "y", "z"], "B": ["y", "z", "x"]},
+                            items={"x": {"title": "Ex"}, "y": {"category_tokens": ["Root", "Leaf"]},
+                                   "z": {"title": "Zed"}})
+    summary = run_prepare(source, tmp_path / "prepared", encoder=None,
+                          config=PrepareConfig(min_user_interactions=1, min_item_interactions=1,
+                                               text_fields=("title",)))
+    (warning,) = summary["warnings"]
+    assert "1 of 3 items (33%) have no text in the fields ['title']" in warning
+    assert "'category_path' has text for 1 of them" in warning
+    written = json.loads((tmp_path / "prepared" / "summary.json").read_text())
+    assert written["warnings"] == summary["warnings"]
+    full = run_prepare(source, tmp_path / "full", encoder=None,
+                       config=PrepareConfig(min_user_interactions=1, min_item_interactions=1))
+    assert "warnings" not in full

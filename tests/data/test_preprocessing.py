@@ -170,3 +170,25 @@ def test_items_missing_from_the_item_table_are_counted_and_most_missing_is_an_er
     wrong_case = small_log(sequences, items={"item_id": ["a1", "b2", "c3", "d4"], "title": ["x", "y", "z", "w"]})
     with pytest.raises(DataFormatError, match=r"4 of the 4 items .* 'A1' is missing; the table has 'a1'"):
         prepare_dataset(wrong_case, config)
+
+
+def test_items_without_text_in_the_chosen_fields_are_reported_with_the_fields_that_would_cover_them(caplog):
+    """Amazon Sports has no titles and keeps its category tokens in ``category_path``: content from ``brand`` alone
+    leaves the items without a brand with the fallback text 'Item <id>', and the warning names the field to add."""
+    sequences = {"u1": ["A1", "B2", "C3"], "u2": ["B2", "C3", "A1"]}
+    items = {"item_id": ["A1", "B2", "C3"], "brand": ["Ghost", "", ""],
+             "category_path": [["Hunting"], ["Golf", "Balls"], []]}
+    config = PrepareConfig(min_user_interactions=1, min_item_interactions=1, text_fields=("brand",))
+    with caplog.at_level("WARNING", logger="hf_genrec"):
+        prepared = prepare_dataset(small_log(sequences, items=items), config)
+    stats = prepared.statistics
+    assert stats["items_without_text"] == 2 and stats["items_without_text_covered_by"] == {"category_path": 1}
+    assert "2 of 3 items (67%) have no text in the fields ['brand']" in caplog.text
+    assert "'category_path' has text for 1 of them (add it to text_fields)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hf_genrec"):
+        covered = prepare_dataset(small_log(sequences, items=items),
+                                  PrepareConfig(min_user_interactions=1, min_item_interactions=1,
+                                                text_fields=("brand", "category_path")))
+    assert covered.statistics["items_without_text"] == 1 and covered.statistics["items_without_text_covered_by"] == {}
+    assert "1 of 3 items (33%)" in caplog.text and "add it" not in caplog.text
