@@ -217,9 +217,16 @@ def plot_reproduction(result: Dict, path: str | os.PathLike) -> Path:
     seeds) and the published rows each experiment reproduces (orange)."""
     plt = _pyplot()
     bars = []  # (label, value, error, colour)
-    for baselines in result["baselines"].values():
+    several = len(result["baselines"]) > 1
+    shown = set()
+    for recipe, baselines in result["baselines"].items():
         for name, metrics in baselines.items():
-            bars.append((name.replace("_", " "), metrics, None, "#999999"))
+            same = (name, tuple(sorted((k, v) for k, v in metrics.items() if isinstance(v, (int, float)))))
+            if same in shown:  # the same ranker with the same numbers on another recipe's data: once
+                continue
+            shown.add(same)
+            label = name.replace("_", " ") + (f" ({recipe.split('/')[0]})" if several else "")
+            bars.append((label, metrics, None, "#999999"))
     for row in result["rows"]:
         ours = {metric: stat["mean"] for metric, stat in row["ours"].items()}
         errors = {metric: stat["std"] for metric, stat in row["ours"].items()}
@@ -228,11 +235,13 @@ def plot_reproduction(result: Dict, path: str | os.PathLike) -> Path:
             bars.append((f"{published['method']} ({published['source']})", published["metrics"], None, "#dd8452"))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(bars) + 1.5), squeeze=False)
     for ax, metric in zip(axes[0], ("recall@10", "ndcg@10")):
-        labels = [label for label, *_ in bars]
-        values = [metrics.get(metric, 0.0) for _, metrics, _, _ in bars]
-        errs = [(errors or {}).get(metric, 0.0) for _, _, errors, _ in bars]
-        ax.barh(labels, values, xerr=errs, color=[colour for *_, colour in bars])
-        for y, value in enumerate(values):
+        # numeric positions: labels may repeat (a categorical axis would merge them and shift the value texts)
+        positions = list(range(len(bars)))
+        values = [metrics.get(metric) or 0.0 for _, metrics, _, _ in bars]  # None: a cell the paper leaves empty
+        errs = [(errors or {}).get(metric) or 0.0 for _, _, errors, _ in bars]
+        ax.barh(positions, values, xerr=errs, color=[colour for *_, colour in bars])
+        ax.set_yticks(positions, [label for label, *_ in bars])
+        for y, value in zip(positions, values):
             if value:
                 ax.text(value, y, f" {value:.4f}", va="center", fontsize=7)
         ax.invert_yaxis()

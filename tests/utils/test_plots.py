@@ -67,3 +67,27 @@ def test_training_curves_have_title_learning_rate_and_best_step(tmp_path, figure
     assert all(float(t).is_integer() for t in loss_ax.get_xticks())
     plots.plot_training_curves({"train": [], "validation": []}, tmp_path / "empty.png")
     assert "nothing logged" in texts(figures[-1])
+
+
+def test_reproduction_plot_puts_each_value_on_its_own_bar_when_two_recipes_share_baseline_names(tmp_path, figures):
+    """Two data recipes (TIGER's and PRISM's) give the rankers twice: identical numbers are shown once, different
+    ones get the recipe in their label; a published cell the paper leaves empty is an empty bar, not a shifted text."""
+    ranker = {"recall@10": 0.0366, "ndcg@10": 0.0233}
+    result = {"caption": "Sports", "tier": "cpu",
+              "baselines": {"sports-h20/rqvae": {"item_transition": ranker},
+                            "sports-h20-brand/prism": {"item_transition": dict(ranker),
+                                                       "most_popular": {"recall@10": 0.0087, "ndcg@10": 0.0049}},
+                            "sports-h20-other/prism": {"most_popular": {"recall@10": 0.0090, "ndcg@10": 0.0050}}},
+              "rows": [{"label": "TIGER", "ours": {"recall@10": {"mean": 0.0100, "std": 0.0}},
+                        "published": [{"method": "TIGER", "source": "prism/2", "metrics": {"recall@10": 0.0401}}]},
+                       {"label": "PRISM", "ours": {"recall@10": {"mean": 0.0168, "std": 0.0}},
+                        "published": [{"method": "PRISM", "source": "prism/2", "metrics": {"recall@10": None}}]}]}
+    plots.plot_reproduction(result, tmp_path / "results.png")
+    ax = figures[-1].axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["item transition (sports-h20)", "most popular (sports-h20-brand)",
+                      "most popular (sports-h20-other)", "TIGER (ours)", "TIGER (prism/2)", "PRISM (ours)",
+                      "PRISM (prism/2)"]
+    texts = {round(t.get_position()[1]): t.get_text().strip() for t in ax.texts}
+    assert texts == {0: "0.0366", 1: "0.0087", 2: "0.0090", 3: "0.0100", 4: "0.0401", 5: "0.0168"}
+    assert [round(p.get_width(), 4) for p in ax.patches] == [0.0366, 0.0087, 0.009, 0.01, 0.0401, 0.0168, 0.0]
