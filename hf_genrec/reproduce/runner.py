@@ -93,7 +93,8 @@ def baselines_on(prepared: str) -> Dict[str, Dict[str, float]]:
 
 def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", seeds: int = 1,
                      out: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None,
-                     shared: Optional[str] = None, overrides: Sequence[str] = (), first_seed: int = 42) -> Dict[str, Any]:
+                     shared: Optional[str] = None, overrides: Sequence[str] = (),
+                     first_seed: int = 42) -> Dict[str, Any]:
     """Run (or resume: finished runs are read back) every experiment of a reproduction table; write the report.
     Seeds ``first_seed .. first_seed + seeds - 1``: a later seed can run on its own (another machine or session) and
     join the earlier ones by running again into the same ``out`` with more ``seeds``."""
@@ -294,8 +295,8 @@ def _passed_text(passed: Optional[float], extrapolated: Optional[float]) -> str:
 def render_markdown(result: Dict[str, Any]) -> str:
     """The table of a reproduction: reference rankers, ours (mean ± std over seeds) and the published rows."""
     lines = [f"### {result['caption']}", "",
-             f"Tier `{result['tier']}`, {result['seeds']} seed(s) from {result.get('first_seed', 42)}, hardware: {result['hardware']['cpu_count']} "
-             f"CPU cores{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
+             f"Tier `{result['tier']}`, {result['seeds']} seed(s) from {result.get('first_seed', 42)}, hardware: "
+             f"{result['hardware']['cpu_count']} CPU cores{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
              f"{result['minutes']} minutes in all. Test split, full ranking, leave-one-out; hf_genrec "
              f"{result['hf_genrec_version']}.", "",
              "| method | source | " + " | ".join(METRICS) + " | difference to published (R@10 / N@10) | time |",

@@ -218,13 +218,12 @@ def plot_reproduction(result: Dict, path: str | os.PathLike) -> Path:
     plt = _pyplot()
     bars = []  # (label, value, error, colour)
     several = len(result["baselines"]) > 1
-    shown = set()
+    shown = []  # (name, metrics) of the rankers drawn so far
     for recipe, baselines in result["baselines"].items():
         for name, metrics in baselines.items():
-            same = (name, tuple(sorted((k, v) for k, v in metrics.items() if isinstance(v, (int, float)))))
-            if same in shown:  # the same ranker with the same numbers on another recipe's data: once
+            if (name, metrics) in shown:  # the same ranker with the same numbers on another recipe's data: once
                 continue
-            shown.add(same)
+            shown.append((name, metrics))
             label = name.replace("_", " ") + (f" ({recipe.split('/')[0]})" if several else "")
             bars.append((label, metrics, None, "#999999"))
     for row in result["rows"]:
