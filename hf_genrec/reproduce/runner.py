@@ -17,7 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._version import __version__
 from ..utils.io import atomic_write_json, atomic_write_text, output_lock
+from ..utils.logging import get_logger
 from .registry import TIERS, DataRecipe, Experiment, ReproductionTable, get_table, resolve_published, EXPERIMENTS
+
+logger = get_logger(__name__)
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 
@@ -126,11 +129,17 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                 folder = out / "runs" / f"{key}-s{seed}"
                 previous = read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
                 if previous and previous.get("test") and previous.get("reproduce_tier") == tier:
+                    logger.info(f"{key}, seed {seed}: finished earlier, read back from {folder}")
                     summary = previous
                 else:
+                    logger.info(f"{key}, seed {seed}: training ({tier} tier) into {folder}")
                     summary = run_train(run_config_for(experiment, tier, seed, data, folder, overrides))
                     summary["reproduce_tier"] = tier
                     atomic_write_json(folder / "summary.json", summary)
+                    test = (summary.get("test") or {}).get("metrics", {})
+                    logger.info(f"{key}, seed {seed}: {summary.get('global_step')} steps, test "
+                                + ", ".join(f"{name} {value:.4f}" for name, value in test.items()
+                                            if name in ("recall@10", "ndcg@10")))
                 runs.append({"experiment": key, "label": experiment.label, "seed": seed,
                              "metrics": (summary.get("test") or {}).get("metrics", {}),
                              "seconds": summary.get("seconds"), "global_step": summary.get("global_step"),

@@ -455,7 +455,7 @@ class GenRecTrainer:
             state["evaluations_without_improvement"] += 1
         self._checkpoint(step, state)
         self._evaluation_seconds = getattr(self, "_evaluation_seconds", 0.0) + time.perf_counter() - began
-        if self.is_main and config.show_progress:
+        if self.is_main:  # one line per evaluation, also without progress bars (reproduce runs turn them off)
             logger.info(f"step {step}: validation {config.metric_for_best_model} {value:.4f} ± {row['ci95']:.4f} over "
                         f"{row['users']:,} users (best {state['best_metric']:.4f} at step {state['best_step']})")
         patience = config.early_stopping_patience

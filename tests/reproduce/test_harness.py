@@ -87,7 +87,11 @@ def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
     assert set(result["baselines"]["synthetic-h10/rqkmeans-3x64-suffix"]) == {"most_popular", "item_transition"}
     table = (out / "results.md").read_text()
     assert "item transition" in table and "SASRec (CE)" in table and (out / "results.png").exists()
-    assert "SASRec (CE)" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "SASRec (CE)" in printed.out
+    # the log names each run as it starts and its test metrics when it ends (reproduce runs show no progress bars)
+    assert "sasrec-synthetic, seed 42: training (test tier) into" in printed.err
+    assert "tiger-synthetic, seed 42: 3 steps, test recall@10 " in printed.err
     # validation Recall@10 against minutes for each run, and the transition model on the same 50 validation users
     for run in result["runs"]:
         curve = run["validation"]
@@ -99,6 +103,7 @@ def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
     # a second call reads the finished runs back instead of training again
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
                  "--out", str(out)]) == 0
+    assert "sasrec-synthetic, seed 42: finished earlier, read back from" in capsys.readouterr().err
     # a later seed runs on its own (--first-seed) and joins seed 42 when the table is run again with --seeds 2
     common = ["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
               "--only", "sasrec-synthetic", "--out", str(out), "training.eval_max_users=50"]

@@ -44,13 +44,19 @@ def test_train_writes_everything(run_config):
                        best["backbone.decoder.block.0.layer.0.SelfAttention.q.weight"])
 
 
-def test_early_stopping_with_patience(run_config):
+def test_early_stopping_with_patience(run_config, caplog, monkeypatch):
     run_config["training"].update(learning_rate=0.0, num_epochs=5, early_stopping_patience=1, warmup_steps=0,
                                   scheduler="constant")
-    summary = run_train(run_config)
+    monkeypatch.setattr("hf_genrec.utils.logging._explicit", 20)  # verbosity info for this test only
+    with caplog.at_level("INFO", logger="hf_genrec"):
+        summary = run_train(run_config)
     # nothing can improve with lr 0: the second evaluation triggers the stop
     assert summary["early_stopped"] is True and summary["global_step"] == 2 * (summary["global_step"] // 2)
     assert summary["epochs_completed"] <= 2
+    # every evaluation logs one line, also with show_progress off (a reproduce run's log follows its progress by it)
+    history = json.loads((Path(run_config["training"]["output_dir"]) / "training_history.json").read_text())
+    lines = [r.message for r in caplog.records if ": validation ndcg@10 " in r.message]
+    assert len(lines) == len(history["validation"]) == 2 and lines[-1].startswith(f"step {summary['global_step']}:")
 
 
 def test_resume_is_bit_exact(run_config, tmp_path):
