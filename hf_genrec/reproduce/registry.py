@@ -291,6 +291,15 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                with_model_options(HSTU_FLATTENED_RECIPE_TIERS, item_id_embedding=True, dropout_rate=0.5),
                note="hf_genrec's hybrid input with SASRec's Beauty dropout (0.5), not IntRR's flattened baseline: the "
                     "run with the item-ID input and dropout 0.1 stops improving after 25 minutes"),
+    # decoder-only TIGER on a small Transformer (Qwen3 architecture) instead of HSTU, the same data and recipe
+    Experiment("tiger-decoder-only-beauty", "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256)",
+               "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR, HSTU_FLATTENED_RECIPE_TIERS,
+               note="the standard decoder-only GR baseline on a Transformer; not a paper's row"),
+    Experiment("tiger-decoder-only-beauty-itemid",
+               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input",
+               "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
+               with_model_options(HSTU_FLATTENED_RECIPE_TIERS, item_id_embedding=True),
+               note="hf_genrec's hybrid input (item_id_embedding), not TIGER's method"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                with_model_options(INTRR_HSTU_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not IntRR's method"),
@@ -337,7 +346,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid",
                        "intrr-hstu-beauty-itemid-dropout", "intrr-hstu-beauty-dropout", "comeir-small-beauty-itemid",
                        "intrr-t5-beauty", "tiger-beauty-itemid",
-                       "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256"),
+                       "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256",
+                       "tiger-decoder-only-beauty", "tiger-decoder-only-beauty-itemid"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official",

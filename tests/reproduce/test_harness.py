@@ -55,6 +55,10 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
     assert (EXPERIMENTS["hstu-flattened-beauty-recipe-itemid-dropout"].tiers["cpu"]
             == {**EXPERIMENTS["hstu-flattened-beauty-recipe"].tiers["cpu"], "model.item_id_embedding": True,
                 "model.dropout_rate": 0.5})
+    assert model_of("tiger-decoder-only-beauty-itemid") == {**model_of("tiger-decoder-only-beauty"),
+                                                             "item_id_embedding": True}
+    assert (EXPERIMENTS["tiger-decoder-only-beauty"].tiers["cpu"]
+            == EXPERIMENTS["hstu-flattened-beauty-recipe"].tiers["cpu"])  # the same recipe as the flattened HSTU
     plain = EXPERIMENTS["hstu-flattened-beauty"].tiers["cpu"]
     assert plain["training.batch_size"] == 256 and "training.mixed_precision" not in plain
     assert "training.batch_size" not in EXPERIMENTS["hstu-flattened-beauty"].tiers["gpu"]  # the paper's 512
