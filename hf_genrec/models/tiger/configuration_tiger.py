@@ -10,7 +10,9 @@ Two architectures share this config:
   ``TigerForGenerativeRecommendation.from_backbone("Qwen/Qwen3-0.6B", ...)``. The SID tokens get a new
   embedding table and a new output head on top of the backbone. ``decoder_backbone="hstu"`` uses an HSTU stack
   (``hidden_size``, ``num_layers``, ``num_heads``, no time bias: tokens of one item share its timestamp)
-  instead: the flattened HSTU baseline of IntRR's Table 1.
+  instead: the flattened HSTU baseline of IntRR's Table 1. ``dropout_rate`` applies to T5 and HSTU; a causal LM
+  keeps its own dropout settings (``backbone_config``'s ``attention_dropout`` for Qwen3 / LLaMA; the default small
+  Qwen3 has none).
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
