@@ -57,8 +57,14 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
                 "model.dropout_rate": 0.5})
     assert model_of("tiger-decoder-only-beauty-itemid") == {**model_of("tiger-decoder-only-beauty"),
                                                              "item_id_embedding": True}
-    assert (EXPERIMENTS["tiger-decoder-only-beauty"].tiers["cpu"]
-            == EXPERIMENTS["hstu-flattened-beauty-recipe"].tiers["cpu"])  # the same recipe as the flattened HSTU
+    assert model_of("tiger-decoder-only-beauty-itemid-dropout") == {**model_of("tiger-decoder-only-beauty-itemid"),
+                                                                     "input_dropout": 0.5}
+    # the same recipe and effective batch as the flattened HSTU (256 windows, accumulated in two halves)
+    recipe, decoder_only = (EXPERIMENTS[key].tiers["cpu"] for key in ("hstu-flattened-beauty-recipe",
+                                                                       "tiger-decoder-only-beauty"))
+    assert decoder_only["training.batch_size"] * decoder_only["training.gradient_accumulation_steps"] == 256
+    assert {**decoder_only, "training.batch_size": 256, "training.gradient_accumulation_steps": 1} == {
+        **recipe, "training.gradient_accumulation_steps": 1}
     plain = EXPERIMENTS["hstu-flattened-beauty"].tiers["cpu"]
     assert plain["training.batch_size"] == 256 and "training.mixed_precision" not in plain
     assert "training.batch_size" not in EXPERIMENTS["hstu-flattened-beauty"].tiers["gpu"]  # the paper's 512

@@ -12,7 +12,9 @@ Two architectures share this config:
   (``hidden_size``, ``num_layers``, ``num_heads``, no time bias: tokens of one item share its timestamp)
   instead: the flattened HSTU baseline of IntRR's Table 1. ``dropout_rate`` applies to T5 and HSTU; a causal LM
   keeps its own dropout settings (``backbone_config``'s ``attention_dropout`` for Qwen3 / LLaMA; the default small
-  Qwen3 has none).
+  Qwen3 has none). ``input_dropout`` (decoder-only, default 0: an hf_genrec option, not TIGER's) drops elements of
+  the input embeddings (history tokens and the target segments' teacher-forced tokens) before the backbone, as
+  SASRec's embedding dropout does; it regularises a causal LM whose own dropout is only on the attention weights.
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
@@ -46,14 +48,20 @@ class TigerConfig(GenRecConfig):
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
                  decoding_architecture: str = "standard", nezha_cell: str = "gru", nezha_head: str = "shared",
-                 nezha_init_std: float = 0.02, **kwargs):
+                 nezha_init_std: float = 0.02, input_dropout: float = 0.0, **kwargs):
         check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
                       decoder_backbone=(decoder_backbone, DECODER_BACKBONES),
                       decoding_architecture=(decoding_architecture, DECODING_ARCHITECTURES),
                       nezha_cell=(nezha_cell, ("gru", "rnn", "none")), nezha_head=(nezha_head, ("shared", "separate")))
         if decoder_backbone == "hstu" and architecture != "decoder_only":
             raise ValueError("decoder_backbone 'hstu' is a decoder-only backbone: set architecture='decoder_only'")
+        if not 0.0 <= float(input_dropout) < 1.0:
+            raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
+        if input_dropout and architecture != "decoder_only":
+            raise ValueError("input_dropout applies to the decoder-only architecture; T5 already applies dropout_rate "
+                             "to its input embeddings")
         self.architecture = architecture
+        self.input_dropout = float(input_dropout)
         self.num_decoder_layers = num_decoder_layers
         self.d_kv = d_kv
         self.dropout_rate = dropout_rate

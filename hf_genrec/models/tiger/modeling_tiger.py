@@ -188,6 +188,11 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             attention_mask = torch.cat([torch.ones_like(attention_mask[:, :1]), attention_mask], 1)
         return embeds, attention_mask
 
+    def _dropped(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Decoder-only input embeddings after ``input_dropout`` (in training mode; an hf_genrec option)."""
+        rate = getattr(self.config, "input_dropout", 0.0)
+        return F.dropout(embeds, rate, self.training) if rate else embeds
+
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.sid_head(hidden)
 
@@ -244,7 +249,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
         L = decoder_inputs.shape[1]
         if self.config.architecture == "encoder_decoder":
             return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
-        sequence = torch.cat([embeds, self._embed(decoder_inputs)], 1)
+        sequence = self._dropped(torch.cat([embeds, self._embed(decoder_inputs)], 1))
         full_mask = torch.cat([mask, torch.ones(B, L, dtype=mask.dtype, device=mask.device)], 1)
         return self._logits(self._decoder_states(sequence, full_mask)[:, -L:])
 
@@ -266,6 +271,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
         anchors = item_anchors(T, L, B, offset=lead, device=embeds.device)
         bos = torch.full((B, T, 1), self.config.bos_token_id, dtype=torch.long, device=embeds.device)
         segments = self._embed(torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)[..., :-1]], -1))
+        embeds, segments = self._dropped(embeds), self._dropped(segments)
         mask = mask.bool()
         if self.config.decoder_backbone == "hstu":
             allowed, positions = packed_target_layout(mask, anchors, L)
@@ -330,7 +336,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             if getattr(self.backbone.config, "scale_decoder_outputs", False):
                 hidden = hidden * self.backbone.config.d_model ** -0.5
             return hidden[:, 0], hidden[:, 1:]
-        sequence, full_mask = self.nezha.append_placeholders(embeds, mask)
+        sequence, full_mask = self.nezha.append_placeholders(self._dropped(embeds), mask)
         return self.nezha.split(self._decoder_states(sequence, full_mask))
 
     def nezha_scores(self, level: int, xi: torch.Tensor) -> torch.Tensor:

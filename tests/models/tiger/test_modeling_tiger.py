@@ -63,6 +63,28 @@ def test_level_loss_user_tokens_and_errors():
         TigerConfig(architecture="rnn")
 
 
+def test_input_dropout_acts_in_training_only_and_only_on_decoder_only_models():
+    model, tok = tiny_setup("decoder_only", input_dropout=0.5)
+    plain = TigerForGenerativeRecommendation(TigerConfig(**{**model.config.to_dict(), "input_dropout": 0.0}))
+    plain.load_state_dict(model.state_dict())
+    plain.set_catalog(tok)
+    batch = tok([[0, 1, 2], [3, 4], [5]], return_tensors="pt")
+    labels = tok.encode_targets([7, 8, 9])
+    windows = {"input_ids": batch["input_ids"][:1], "attention_mask": batch["attention_mask"][:1],
+               "labels": torch.stack([tok.encode_targets([1, 2, 7])])}  # sequence-level: a target after each item
+    for inputs in ({**batch, "labels": labels}, windows):
+        model.train(), plain.train()  # the tiny Qwen3 has no dropout of its own: only input_dropout is random
+        torch.manual_seed(1)
+        first, second = model(**inputs).loss, model(**inputs).loss
+        assert not torch.allclose(first, second) and torch.allclose(plain(**inputs).loss, plain(**inputs).loss)
+        model.eval(), plain.eval()
+        assert torch.allclose(model(**inputs).loss, plain(**inputs).loss)
+    with pytest.raises(ValueError, match="decoder-only architecture"):
+        TigerConfig(input_dropout=0.1)
+    with pytest.raises(ValueError, match=r"input_dropout must be in \[0, 1\)"):
+        TigerConfig(architecture="decoder_only", input_dropout=1.0)
+
+
 @pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
 def test_save_and_auto_model_reload_generate_the_same(architecture, tmp_path):
     model, tok = tiny_setup(architecture)
