@@ -145,6 +145,7 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                              "seconds": summary.get("seconds"), "global_step": summary.get("global_step"),
                              "stopped_by_time_budget": summary.get("stopped_by_time_budget"),
                              "best_step": summary.get("best_step"), "recipe": experiment.recipe.key,
+                             "peak_memory_gb": summary.get("peak_memory_gb"),
                              "validation": validation_curve(folder, summary, data["prepared"])})
         result = {"command": "reproduce", "hf_genrec_version": __version__, "paper": spec.paper, "table": spec.table,
                   "dataset": spec.dataset, "caption": spec.caption, "tier": tier, "seeds": seeds,

@@ -34,6 +34,7 @@ from ..data.collator import GenRecCollator
 from ..evaluation import Evaluator
 from ..utils.io import atomic_write_json, output_lock, read_json_file, written_by_hf_genrec
 from ..utils.logging import get_logger
+from ..utils.memory import peak_memory_gb
 from ..utils.plots import plot_training_curves
 from ..utils.progress import progress
 from .backends import TrainingBackend, make_backend
@@ -488,6 +489,7 @@ class GenRecTrainer:
             "samples_per_process": {int(r): int(n) for r, n, _ in per_process},
             "first_batch_users_per_process": {int(r): users for r, _, users in per_process},
             "lora": is_lora(model),
+            "peak_memory_gb": peak_memory_gb(),  # of this process: how many such runs fit on one machine
         }
         with backend.gathered_parameters():  # every process enters (a collective under ZeRO-3)
             if self.is_main:

@@ -36,6 +36,8 @@ def test_train_writes_everything(run_config):
     assert "collision rate per level before handling" in card and "rqkmeans" in card
     assert list(out.rglob("events.out.tfevents.*")), "TensorBoard events were not written"
     assert json.loads((out / "summary.json").read_text())["command"] == "train"
+    memory = summary["peak_memory_gb"]  # the process's peak resident set: at least the loaded model and data
+    assert 0.1 < memory["process_rss"] < 64 and (memory["accelerator"] is None) == (not torch.cuda.is_available())
     history = json.loads((out / "training_history.json").read_text())
     assert history["train"] and len(history["validation"]) == 2
     model = AutoModel.from_pretrained(folder)
