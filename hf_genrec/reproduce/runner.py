@@ -108,6 +108,10 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
         raise ValueError(f"--tier must be one of {TIERS}, got {tier!r}")
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    malformed = [item for item in overrides if "=" not in str(item)]
+    if malformed:  # checked here too: when every run is read back, no config would reject them
+        raise ValueError(f"overrides {malformed} are not of the form section.key=value (several --only experiments "
+                         "are separated by commas)")
     spec = get_table(paper, table, dataset)
     keys = list(spec.experiments if not only else only)
     unknown = sorted(set(keys) - set(spec.experiments))

@@ -134,6 +134,9 @@ def test_unknown_tables_and_experiments_are_clear_errors(tmp_path, capsys):
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--only",
                  "nope", "--out", str(tmp_path)]) == 2
     assert "--only" in capsys.readouterr().err
+    assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--only",
+                 "sasrec-synthetic", "tiger-synthetic", "--out", str(tmp_path)]) == 2
+    assert "separated by commas" in capsys.readouterr().err
 
 
 def test_the_budget_a_curve_needs_is_extrapolated_log_linearly():
