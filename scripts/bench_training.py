@@ -14,7 +14,6 @@ IntRR's comparison (Sec. 4.3.1, N = 30, L = 4): --models tiger,intrr,intrr_hstu 
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ def worker(name: str, steps: int, batch: int, history: int, items: int, levels: 
     import hf_genrec  # noqa: F401
     from hf_genrec.models import build_model
     from hf_genrec.tokenization import SIDTokenizer
+    from hf_genrec.utils.memory import peak_rss_bytes
 
     g = torch.Generator().manual_seed(0)
     codes = torch.unique(torch.randint(0, codebook, (int(items * 1.05), levels), generator=g), dim=0)[:items]
@@ -62,7 +62,7 @@ def worker(name: str, steps: int, batch: int, history: int, items: int, levels: 
         optimizer.zero_grad(set_to_none=True)
         if step >= 2:
             times.append(time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_bytes() / 2 ** 20
     return {"model": name, "parameters": sum(p.numel() for p in model.parameters()),
             "samples_per_second": batch / (sum(times) / len(times)) if times else None, "peak_rss_mb": peak_mb}
 

@@ -1,4 +1,4 @@
-"""Peak memory of this process, for run summaries (how many runs fit on one machine)."""
+"""Peak memory of this process, for run summaries and benchmarks (how many runs fit on one machine)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ import sys
 from typing import Dict, Optional
 
 
-def peak_memory_gb() -> Dict[str, Optional[float]]:
-    """``process_rss``: the largest resident set this process has had (GB; ``None`` where the platform does not say);
-    ``accelerator``: the most memory PyTorch allocated on the current CUDA device (GB; ``None`` without CUDA)."""
+def peak_rss_bytes() -> Optional[int]:
+    """The largest resident set this process has had, in bytes (``None`` where the platform does not say)."""
     try:
         import resource
+    except ImportError:  # pragma: no cover - Windows has no resource module
+        return None
+    try:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except OSError:  # pragma: no cover
+        return None
+    return maxrss * (1 if sys.platform == "darwin" else 1024)  # kilobytes on Linux, bytes on macOS
 
-        # ru_maxrss is in kilobytes on Linux and in bytes on macOS
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-        process = round(rss / 2 ** 30, 2)
-    except (ImportError, OSError):  # pragma: no cover - Windows has no resource module
-        process = None
+
+def peak_memory_gb() -> Dict[str, Optional[float]]:
+    """``process_rss``: :func:`peak_rss_bytes` in GB; ``accelerator``: the most memory PyTorch allocated on the
+    current CUDA device (GB; ``None`` without CUDA)."""
     import torch
 
+    rss = peak_rss_bytes()
     accelerator = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2) if torch.cuda.is_available() else None
-    return {"process_rss": process, "accelerator": accelerator}
+    return {"process_rss": None if rss is None else round(rss / 2 ** 30, 2), "accelerator": accelerator}
