@@ -132,7 +132,8 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
             for seed in range(first_seed, first_seed + seeds):
                 folder = out / "runs" / f"{key}-s{seed}"
                 previous = read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
-                if previous and previous.get("test") and previous.get("reproduce_tier") == tier:
+                finished = bool(previous and previous.get("test") and previous.get("reproduce_tier") == tier)
+                if finished:
                     logger.info(f"{key}, seed {seed}: finished earlier, read back from {folder}")
                     summary = previous
                 else:
@@ -140,12 +141,12 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                     summary = run_train(run_config_for(experiment, tier, seed, data, folder, overrides))
                     summary["reproduce_tier"] = tier
                     atomic_write_json(folder / "summary.json", summary)
-                    test = (summary.get("test") or {}).get("metrics", {})
+                metrics = (summary.get("test") or {}).get("metrics", {})
+                if not finished:
                     logger.info(f"{key}, seed {seed}: {summary.get('global_step')} steps, test "
-                                + ", ".join(f"{name} {value:.4f}" for name, value in test.items()
-                                            if name in ("recall@10", "ndcg@10")))
-                runs.append({"experiment": key, "label": experiment.label, "seed": seed,
-                             "metrics": (summary.get("test") or {}).get("metrics", {}),
+                                + ", ".join(f"{name} {metrics[name]:.4f}" for name in ("recall@10", "ndcg@10")
+                                            if name in metrics))
+                runs.append({"experiment": key, "label": experiment.label, "seed": seed, "metrics": metrics,
                              "seconds": summary.get("seconds"), "global_step": summary.get("global_step"),
                              "stopped_by_time_budget": summary.get("stopped_by_time_budget"),
                              "best_step": summary.get("best_step"), "recipe": experiment.recipe.key,
