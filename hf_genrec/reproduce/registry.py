@@ -308,7 +308,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     # the row above with SASRec's Beauty dropout (0.5) on the input embeddings: with the item-ID input the model
     # learns in minutes and then stops improving (as the flattened HSTU and IntRR-HSTU did with it)
     Experiment("tiger-decoder-only-beauty-itemid-dropout",
-               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, input dropout 0.5",
+               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
+               "input dropout 0.5",
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
                with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5),
                note="hf_genrec's hybrid input and input_dropout, not TIGER's method"),

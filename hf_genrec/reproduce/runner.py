@@ -311,7 +311,8 @@ def render_markdown(result: Dict[str, Any]) -> str:
     """The table of a reproduction: reference rankers, ours (mean ± std over seeds) and the published rows."""
     lines = [f"### {result['caption']}", "",
              f"Tier `{result['tier']}`, {result['seeds']} seed(s) from {result.get('first_seed', 42)}, hardware: "
-             f"{result['hardware']['cpu_count']} CPU cores{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
+             f"{result['hardware']['cpu_count']} CPU cores"
+             f"{', GPU ' + result['hardware']['gpu'] if result['hardware']['gpu'] else ''}; "
              f"{result['minutes']} minutes in all. Test split, full ranking, leave-one-out; hf_genrec "
              f"{result['hf_genrec_version']}.", "",
              "| method | source | " + " | ".join(METRICS) + " | difference to published (R@10 / N@10) | time |",
