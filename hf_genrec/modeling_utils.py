@@ -33,6 +33,7 @@ from .configuration_utils import GenRecConfig
 from .generation import AdaptiveTemperature, constrained_beam_search
 from .modules.backbones import backbone_config_dict, load_pretrained_backbone
 from .tokenization.trie import CatalogTrie
+from .utils.numerics import flush_denormals
 
 #: Beam width of a freshly built model's ``generation_config`` (and of folders saved without one).
 DEFAULT_NUM_BEAMS = 20
@@ -476,11 +477,13 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
         if was_training:
             self.eval()
         self.check_history_inputs(input_ids, attention_mask, inputs.get("item_ids"))
-        try:
-            state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
-            batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(
-                v for v in inputs.values() if isinstance(v, torch.Tensor))).shape[0])
-            result = self.search(state, batch_size, num_beams, num_return_sequences, temperature, timings, verifier)
+        try:  # on CPU, subnormal activations slow decoding several times over (utils/numerics.py)
+            with flush_denormals(self.device.type == "cpu"):
+                state = self.prepare_decoding(input_ids=input_ids, attention_mask=attention_mask, **inputs)
+                batch_size = int(input_ids.shape[0]) if input_ids is not None else int(next(iter(
+                    v for v in inputs.values() if isinstance(v, torch.Tensor))).shape[0])
+                result = self.search(state, batch_size, num_beams, num_return_sequences, temperature, timings,
+                                     verifier)
         finally:
             if was_training:
                 self.train()

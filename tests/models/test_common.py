@@ -224,3 +224,25 @@ def test_generate_rejects_unknown_arguments_and_speaks_transformers(model_type, 
     items = model.generate(**batch, num_beams=4, return_dict_in_generate=False)
     assert torch.equal(items, out.items)
     assert model.generate(**batch, num_beams=4, output_scores=False).scores is None
+
+
+@pytest.mark.parametrize("model_type,variant", FIRST_VARIANTS, ids=[f"{m}-{v}" for m, v in FIRST_VARIANTS])
+def test_generate_flushes_subnormals_on_cpu_only_while_it_decodes(model_type, variant, monkeypatch):
+    from hf_genrec.utils.numerics import flushing_denormals
+
+    model, tok = tiny_model(model_type, variant)
+    batch = batch_for(model, tok)
+    expected = model.generate(**batch, num_beams=4).items
+    seen = []
+    search = model.search
+
+    def recording_search(*args, **kwargs):
+        seen.append(flushing_denormals())
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(model, "search", recording_search)
+    items = model.generate(**batch, num_beams=4).items
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats")
+    assert seen == [True] and not flushing_denormals()  # on during the search, restored afterwards
+    assert torch.equal(items, expected)
