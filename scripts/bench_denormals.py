@@ -49,7 +49,7 @@ def main() -> None:
 
     def decode(flush: bool):
         def chosen(enabled: bool = True):  # generate's own call, switched off for the "without" side
-            return flush_denormals(enabled and flush) if flush else contextlib.nullcontext(False)
+            return flush_denormals(enabled) if flush else contextlib.nullcontext(False)
 
         modeling_utils.flush_denormals = chosen
         try:

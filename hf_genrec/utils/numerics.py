@@ -22,8 +22,9 @@ def flushing_denormals() -> bool:
 @contextlib.contextmanager
 def flush_denormals(enabled: bool = True) -> Iterator[bool]:
     """Flush subnormal floats to zero on CPU while the block runs (``torch.set_flush_denormal``: x86 FTZ/DAZ), then
-    restore the previous setting. Yields whether flushing is active (False where the CPU does not support it or
-    ``enabled`` is False). Values that change are below float32's normal range, so results differ by less than its
+    restore the previous setting. ``enabled=False`` leaves the setting alone. Yields whether flushing is active inside
+    the block (False where the CPU cannot flush). The setting belongs to the calling thread (measured with one thread
+    per process). Values that change are below float32's normal range, so results differ by less than its
     resolution."""
     if not enabled:
         yield flushing_denormals()
