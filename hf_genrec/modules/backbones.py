@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+import torch.nn.functional as F
+from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
 
@@ -65,6 +67,38 @@ def default_decoder_config(hidden_size: int = 128, num_layers: int = 4, num_head
             "num_attention_heads": num_heads, "num_key_value_heads": num_heads, "head_dim": hidden_size // num_heads,
             "intermediate_size": intermediate_size or 4 * hidden_size, "max_position_embeddings": max_positions,
             "tie_word_embeddings": False}
+
+
+def add_residual_dropout(backbone: nn.Module, rate: float) -> int:
+    """Dropout on the output of every attention and MLP sublayer of a causal LM's decoder layers, before it is added
+    to the residual stream (the residual dropout of Vaswani et al. 2017, Sec. 5.4, that T5 and SASRec apply and that
+    Qwen3 / LLaMA leave out: their only dropout is ``attention_dropout``). An hf_genrec option, not a paper's method.
+
+    Implemented as forward hooks on each layer's ``self_attn`` and ``mlp`` modules (the layout of Qwen3, LLaMA,
+    Mistral), so the backbone's own code and weights are unchanged; the hooks drop only in training mode. Returns the
+    number of sublayers hooked; raises when ``rate`` > 0 and the backbone has no such layers.
+    """
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"residual_dropout must be in [0, 1), got {rate}")
+    if not rate:
+        return 0
+
+    def drop_output(module, inputs, output):
+        if isinstance(output, tuple):  # attention returns (states, weights)
+            return (F.dropout(output[0], rate, module.training), *output[1:])
+        return F.dropout(output, rate, module.training)
+
+    hooked = 0
+    for layer in backbone.modules():
+        children = dict(layer.named_children())
+        if isinstance(children.get("self_attn"), nn.Module) and isinstance(children.get("mlp"), nn.Module):
+            for sublayer in (children["self_attn"], children["mlp"]):
+                sublayer.register_forward_hook(drop_output)
+                hooked += 1
+    if not hooked:
+        raise ValueError(f"residual_dropout: {type(backbone).__name__} has no decoder layers with 'self_attn' and "
+                         "'mlp' sublayers (the Qwen3 / LLaMA layout)")
+    return hooked
 
 
 def prompt_positions(mask):

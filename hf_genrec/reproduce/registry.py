@@ -323,6 +323,14 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5,
                                   **{"backbone_config.attention_dropout": 0.0}),
                note="hf_genrec's hybrid input and input_dropout, not TIGER's method; attention dropout 0"),
+    # the hybrid row with dropout inside the blocks as well: Qwen3 has none on its residual branches (T5 and SASRec do)
+    Experiment("tiger-decoder-only-beauty-itemid-dropout-resid",
+               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
+               "input dropout 0.5, residual dropout 0.1",
+               "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
+               with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5,
+                                  residual_dropout=0.1),
+               note="hf_genrec's hybrid input, input_dropout and residual_dropout, not TIGER's method"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                with_model_options(INTRR_HSTU_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not IntRR's method"),
@@ -372,7 +380,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256",
                        "tiger-decoder-only-beauty", "tiger-decoder-only-beauty-itemid",
                        "tiger-decoder-only-beauty-itemid-dropout",
-                       "tiger-decoder-only-beauty-itemid-dropout-noattn"),
+                       "tiger-decoder-only-beauty-itemid-dropout-noattn",
+                       "tiger-decoder-only-beauty-itemid-dropout-resid"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official",

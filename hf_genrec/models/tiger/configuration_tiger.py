@@ -15,6 +15,9 @@ Two architectures share this config:
   Qwen3 has none). ``input_dropout`` (decoder-only, default 0: an hf_genrec option, not TIGER's) drops elements of
   the input embeddings (history tokens and the target segments' teacher-forced tokens) before the backbone, as
   SASRec's embedding dropout does; it regularises a causal LM whose own dropout is only on the attention weights.
+  ``residual_dropout`` (decoder-only causal LM, default 0: an hf_genrec option) drops the output of every attention
+  and MLP sublayer before the residual addition (:func:`hf_genrec.modules.backbones.add_residual_dropout`), the
+  dropout that T5 and SASRec have inside their blocks and Qwen3 / LLaMA do not.
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
@@ -48,7 +51,8 @@ class TigerConfig(GenRecConfig):
                  backbone_config: Optional[Dict[str, Any]] = None, backbone_name_or_path: Optional[str] = None,
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
                  decoding_architecture: str = "standard", nezha_cell: str = "gru", nezha_head: str = "shared",
-                 nezha_init_std: float = 0.02, input_dropout: float = 0.0, **kwargs):
+                 nezha_init_std: float = 0.02, input_dropout: float = 0.0,
+                 residual_dropout: float = 0.0, **kwargs):
         check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
                       decoder_backbone=(decoder_backbone, DECODER_BACKBONES),
                       decoding_architecture=(decoding_architecture, DECODING_ARCHITECTURES),
@@ -60,8 +64,14 @@ class TigerConfig(GenRecConfig):
         if input_dropout and architecture != "decoder_only":
             raise ValueError("input_dropout applies to the decoder-only architecture; T5 already applies dropout_rate "
                              "to its input embeddings")
+        if not 0.0 <= float(residual_dropout) < 1.0:
+            raise ValueError(f"residual_dropout must be in [0, 1), got {residual_dropout}")
+        if residual_dropout and (architecture != "decoder_only" or decoder_backbone != "causal_lm"):
+            raise ValueError("residual_dropout applies to a decoder-only causal LM backbone (Qwen3, LLaMA); T5 and HSTU "
+                             "already apply dropout_rate inside their blocks")
         self.architecture = architecture
         self.input_dropout = float(input_dropout)
+        self.residual_dropout = float(residual_dropout)
         self.num_decoder_layers = num_decoder_layers
         self.d_kv = d_kv
         self.dropout_rate = dropout_rate

@@ -35,8 +35,8 @@ from ...generation.nezha import NezhaDecodingMixin, NezhaDecodingState
 from ...generation.t5_beam_decoder import DecoderCache, EncoderMemory, T5BeamDecoder
 from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
 from ...modeling_utils import GenRecOutput, GenRecPreTrainedModel
-from ...modules.backbones import (backbone_hidden_size, build_backbone, config_from_dict, default_decoder_config,
-                                  prompt_positions)
+from ...modules.backbones import (add_residual_dropout, backbone_hidden_size, build_backbone, config_from_dict,
+                                  default_decoder_config, prompt_positions)
 from ...modules.hstu import HSTU, HSTUDecodingCache
 from ...modules.item_id_embedding import ItemIdEmbedding
 from ...modules.nezha import NezhaLayerStates
@@ -80,6 +80,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             backbone_config = config.backbone_config or default_decoder_config(config.hidden_size, config.num_layers,
                                                                                max(1, config.num_heads))
             self.backbone = build_backbone(backbone_config)
+            add_residual_dropout(self.backbone, getattr(config, "residual_dropout", 0.0))
             hidden = backbone_hidden_size(self.backbone.config)
             self.sid_embeddings = nn.Embedding(vocab, hidden)
             self.sid_head = nn.Linear(hidden, vocab, bias=False)

@@ -85,6 +85,23 @@ def test_input_dropout_acts_in_training_only_and_only_on_decoder_only_models():
         TigerConfig(architecture="decoder_only", input_dropout=1.0)
 
 
+def test_residual_dropout_acts_in_training_only_and_only_on_causal_lm_backbones():
+    model, tok = tiny_setup("decoder_only", residual_dropout=0.5)
+    plain = TigerForGenerativeRecommendation(TigerConfig(**{**model.config.to_dict(), "residual_dropout": 0.0}))
+    plain.load_state_dict(model.state_dict())
+    plain.set_catalog(tok)
+    inputs = {**tok([[0, 1, 2], [3, 4]], return_tensors="pt"), "labels": tok.encode_targets([7, 8])}
+    model.train(), plain.train()
+    torch.manual_seed(1)
+    assert not torch.allclose(model(**inputs).loss, model(**inputs).loss)
+    assert torch.allclose(plain(**inputs).loss, plain(**inputs).loss)
+    model.eval(), plain.eval()
+    assert torch.allclose(model(**inputs).loss, plain(**inputs).loss)
+    for wrong in ({}, {"architecture": "decoder_only", "decoder_backbone": "hstu"}):
+        with pytest.raises(ValueError, match="decoder-only causal LM backbone"):
+            TigerConfig(residual_dropout=0.1, **wrong)
+
+
 @pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
 def test_save_and_auto_model_reload_generate_the_same(architecture, tmp_path):
     model, tok = tiny_setup(architecture)
