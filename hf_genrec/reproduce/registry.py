@@ -151,6 +151,9 @@ HSTU_FLATTENED_RECIPE_TIERS = _laptop_recipe(**{"training.batch_size": 256, "tra
 #: accumulated halves (one 256-window step with attention dropout takes 11-13 GB on CPU: two runs do not fit in 24 GB)
 TIGER_DECODER_ONLY_TIERS = _laptop_recipe(**{"training.batch_size": 128, "training.gradient_accumulation_steps": 2,
                                              "training.eval_steps": 150})
+#: hf_genrec's options of the decoder-only TIGER hybrid row and its variants: the item-ID input and SASRec's Beauty
+#: dropout (0.5) on the input embeddings
+TIGER_DECODER_ONLY_HYBRID = {"item_id_embedding": True, "input_dropout": 0.5}
 
 #: the tiers of ComeIR with a small random Qwen3 on Beauty (the laptop recipe: its step is 1.7x faster in bf16)
 COMEIR_SMALL_TIERS = _cpu(**LAPTOP_RECIPE, **{"training.eval_steps": 100})
@@ -311,7 +314,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
                "input dropout 0.5",
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
-               with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5),
+               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID),
                note="hf_genrec's hybrid input and input_dropout, not TIGER's method"),
     # the row above without attention dropout: on CPU attention dropout sends SDPA to its unfused path (2x memory,
     # 1.75x time per step on full windows, docs/performance.md); with length-grouped batches it bought no steps
@@ -320,7 +323,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "TIGER, decoder-only (small Qwen3, 4 x 128, no attention dropout), laptop recipe (batch 256) + "
                "item-ID input, input dropout 0.5",
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
-               with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5,
+               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID,
                                   **{"backbone_config.attention_dropout": 0.0}),
                note="hf_genrec's hybrid input and input_dropout, not TIGER's method; attention dropout 0"),
     # the hybrid row with dropout inside the blocks as well: Qwen3 has none on its residual branches (T5 and SASRec do)
@@ -328,8 +331,7 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
                "input dropout 0.5, residual dropout 0.1",
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
-               with_model_options(TIGER_DECODER_ONLY_TIERS, item_id_embedding=True, input_dropout=0.5,
-                                  residual_dropout=0.1),
+               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID, residual_dropout=0.1),
                note="hf_genrec's hybrid input, input_dropout and residual_dropout, not TIGER's method"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                with_model_options(INTRR_HSTU_TIERS, item_id_embedding=True),

@@ -80,7 +80,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             backbone_config = config.backbone_config or default_decoder_config(config.hidden_size, config.num_layers,
                                                                                max(1, config.num_heads))
             self.backbone = build_backbone(backbone_config)
-            add_residual_dropout(self.backbone, getattr(config, "residual_dropout", 0.0))
+            add_residual_dropout(self.backbone, config.residual_dropout)
             hidden = backbone_hidden_size(self.backbone.config)
             self.sid_embeddings = nn.Embedding(vocab, hidden)
             self.sid_head = nn.Linear(hidden, vocab, bias=False)
