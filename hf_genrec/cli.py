@@ -29,8 +29,8 @@ import sys
 from typing import Dict, List, Optional
 
 from ._version import __version__
-from .defaults import (COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, QUANTIZERS, READER_FORMATS,
-                       SID_EXPORT_FORMATS, SID_IMPORT_FORMATS)
+from .defaults import (COLLISION_MODES, DEFAULT_ENCODER, DEFAULT_TEXT_FIELDS, EMBEDDING_SOURCES, QUANTIZERS,
+                       READER_FORMATS, SID_EXPORT_FORMATS, SID_IMPORT_FORMATS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -234,6 +234,8 @@ def cmd_build_sids(args) -> Dict:
     from .commands.build_sids import run_build_sids
 
     if args.import_path:
+        if args.embeddings != "content":
+            raise SystemExit("hf-genrec build-sids: --embeddings does not apply to --import (the SIDs are given)")
         return cmd_import_sids(args)
     args.collisions = args.collisions or "suffix"
     options = {}
@@ -253,6 +255,10 @@ def cmd_build_sids(args) -> Dict:
             options["lightgcn"] = {"max_minutes": args.lightgcn_max_minutes}
     else:
         options.update(balanced=args.balanced, iterations=args.kmeans_iterations)
+    if args.embeddings != "content":
+        options["embeddings"] = args.embeddings
+        if args.lightgcn_max_minutes is not None:
+            options["lightgcn"] = {"max_minutes": args.lightgcn_max_minutes}
     summary = run_build_sids(args.data, args.out, args.quantizer, args.levels, args.codebook_size, args.collisions,
                              args.seed, options, args.overwrite)
     before, after = summary["quality_before_collision_handling"], summary["quality"]
@@ -400,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="default suffix; with --import: none (keep the imported codes) or suffix (add a level)")
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--overwrite", action="store_true")
+    sids.add_argument("--embeddings", default="content", choices=EMBEDDING_SOURCES,
+                      help="what RQ-KMeans / RQ-VAE / VQ-VAE encode: content (the prepared text embeddings, the "
+                           "papers' choice), collab (LightGCN item embeddings of the training split, cached in the "
+                           "prepared folder; --lightgcn-max-minutes) or content+collab (both, each L2-normalised)")
     v = sids.add_argument_group("RQ-VAE / VQ-VAE")
     v.add_argument("--epochs", type=POSITIVE, default=None, help="default 100 (PRISM: its preset's 500)")
     v.add_argument("--beta", type=_number(float, 0), default=None,
@@ -418,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=_number(float, 0, strict=True), default=None,
                    help="stop the quantizer's training after this many minutes")
     p.add_argument("--lightgcn-max-minutes", type=_number(float, 0, strict=True), default=None,
-                   help="stop LightGCN's training after this many minutes (cached in the prepared folder)")
+                   help="stop LightGCN's training after this many minutes (cached in the prepared folder; also for "
+                        "--embeddings collab / content+collab)")
     k = sids.add_argument_group("RQ-KMeans")
     k.add_argument("--balanced", action="store_true", help="balanced cluster sizes at every level")
     k.add_argument("--kmeans-iterations", type=POSITIVE, default=50)

@@ -17,6 +17,8 @@ DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "category_path", "descrip
 
 #: Quantizers ``hf-genrec build-sids`` fits, and how colliding SIDs are handled.
 QUANTIZERS = ("rqkmeans", "rqvae", "vqvae", "prism")
+#: what a quantizer other than PRISM encodes (``hf-genrec build-sids --embeddings``; PRISM reads both itself)
+EMBEDDING_SOURCES = ("content", "collab", "content+collab")
 COLLISION_MODES = ("suffix", "sinkhorn", "first_free", "none")
 
 #: Formats of published semantic-ID tables that ``build-sids --import`` reads and ``export-sids`` writes

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..data import PreparedDataset
+from ..defaults import EMBEDDING_SOURCES
 from ..utils.io import atomic_output_dir, atomic_write_json
 from .common import SUMMARY_FILE, now, writing
 
@@ -56,6 +57,39 @@ def popularity_scores(train_counts) -> "torch.Tensor":
     return (logs - logs.min()) / span if span > 0 else torch.zeros_like(logs)
 
 
+def pop_lightgcn_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove and return the :func:`~hf_genrec.embeddings.train_lightgcn` options of a quantizer-options dict: a
+    ``lightgcn`` dict and flat ``lightgcn_<name>`` keys (as in a reproduction recipe)."""
+    lightgcn = dict(options.pop("lightgcn", {}))
+    lightgcn.update({key[len("lightgcn_"):]: options.pop(key) for key in list(options) if key.startswith("lightgcn_")})
+    return lightgcn
+
+
+def sid_input_embeddings(prepared_dir, content, source: str, lightgcn: Dict[str, Any]):
+    """The vectors a quantizer encodes: ``content`` (the prepared text embeddings, the papers' choice), ``collab``
+    (LightGCN item embeddings of the training split, trained once and cached in the prepared folder: items that are
+    bought together get nearby vectors, hence shared SID prefixes) or ``content+collab`` (each row L2-normalised,
+    then concatenated, so both halves weigh the same). Returns ``(embeddings [N, d], report)``. hf_genrec's option,
+    not a paper's method: TIGER, IntRR, ComeIR and DECOR quantize content embeddings."""
+    import torch
+
+    from ..embeddings import collab_embeddings, load_collab_embeddings
+
+    if source not in EMBEDDING_SOURCES:
+        raise ValueError(f"quantizer option embeddings must be one of {EMBEDDING_SOURCES}, got {source!r}")
+    content = torch.as_tensor(content, dtype=torch.float32)
+    if source == "content":
+        return content, {"source": source}
+    collab = collab_embeddings(prepared_dir, **lightgcn).float()
+    meta = load_collab_embeddings(prepared_dir)[1]
+    report = {"source": source, "lightgcn": {key: meta.get(key) for key in (
+        "best_validation_recall@20", "best_epoch", "epochs_run", "stopped", "options") if key in meta}}
+    if source == "collab":
+        return collab, report
+    unit = lambda x: torch.nn.functional.normalize(x, dim=1)  # noqa: E731
+    return torch.cat([unit(content), unit(collab)], 1), report
+
+
 def prism_inputs(prepared_dir, prepared, content, encoder_name: str, levels: int,
                  options: Dict[str, Any]) -> Dict[str, Any]:
     """What PRISM's Purified Semantic Quantizer reads besides the content embeddings (Sec. 3.3): LightGCN
@@ -73,8 +107,7 @@ def prism_inputs(prepared_dir, prepared, content, encoder_name: str, levels: int
     preset = options.pop("preset", "paper")
     if preset not in PRESETS:
         raise ValueError(f"PRISM quantizer preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    lightgcn = dict(options.pop("lightgcn", {}))  # train_lightgcn options, also as flat lightgcn_<name> keys
-    lightgcn.update({key[len("lightgcn_"):]: options.pop(key) for key in list(options) if key.startswith("lightgcn_")})
+    lightgcn = pop_lightgcn_options(options)
     collab = collab_embeddings(prepared_dir, **lightgcn)
     collab_meta = load_collab_embeddings(prepared_dir)[1]
     content = torch.as_tensor(content, dtype=torch.float32)
@@ -115,6 +148,14 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         if len(embeddings) != prepared.num_items:
             raise ValueError(f"{prepared_dir}: {len(embeddings)} embeddings for {prepared.num_items} items; re-run prepare")
         fit_options, prism = None, None
+        quantizer_options = dict(quantizer_options or {})
+        source = quantizer_options.pop("embeddings", "content")
+        if source != "content":
+            if quantizer == "prism":
+                raise ValueError("quantizer option embeddings is for quantizers other than prism: PRISM's quantizer "
+                                 "reads the content and LightGCN embeddings itself (Sec. 3.3)")
+        embeddings, embedding_source = sid_input_embeddings(
+            prepared_dir, embeddings, source, pop_lightgcn_options(quantizer_options) if source != "content" else {})
         if quantizer == "prism":  # content + LightGCN + popularity + tags (PRISM Sec. 3.3)
             prism = prism_inputs(prepared_dir, prepared, embeddings, embedding_meta.get("model"), levels,
                                  quantizer_options or {})
@@ -132,7 +173,8 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         summary: Dict[str, Any] = {
             "command": "build-sids", "hf_genrec_version": __version__, "started": started,
             "inputs": {"prepared": os.fspath(prepared_dir), "embedding_model": embedding_meta.get("model"),
-                       "items": prepared.num_items, "embedding_dim": int(embeddings.shape[1])},
+                       "items": prepared.num_items, "embedding_dim": int(embeddings.shape[1]),
+                       "embeddings": embedding_source},
             "quantizer": fitted.config.to_dict(), "seconds": seconds, **sids.summary(),
             "round_trip_ok": round_trip,
             "reference_sids": {name: sid_quality(codes, sizes) for name, (codes, sizes) in published.items()},

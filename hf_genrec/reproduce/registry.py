@@ -97,6 +97,10 @@ def find_published(paper: str, table: str, dataset: str, method: Optional[str] =
 BEAUTY20 = DataRecipe("amazon-beauty-2014", 20, "rqvae", 3, 256, "suffix", (("epochs", 100),))
 BEAUTY30_INTRR = DataRecipe("amazon-beauty-2014", 30, "rqkmeans", 3, 128, "suffix")
 SYNTHETIC = DataRecipe("synthetic", 10, "rqkmeans", 3, 64, "suffix")
+#: BEAUTY30_INTRR's SIDs quantized from LightGCN's collaborative item embeddings instead of the text embeddings
+#: (hf_genrec's option `build-sids --embeddings collab`, not a paper's method; LightGCN 10 minutes on CPU)
+BEAUTY30_COLLAB = DataRecipe("amazon-beauty-2014", 30, "rqkmeans", 3, 128, "suffix",
+                             (("embeddings", "collab"), ("lightgcn_max_minutes", 10)))
 #: PRISM (Sec. 4.1): histories of 20, content text without categories (they become HSA's tags), 3 x 256 SIDs,
 #: Sinkhorn deduplication; the quantizer and LightGCN get 15 and 10 minutes on CPU (GPU scale: 500 epochs each)
 PRISM_CPU_FIT = (("max_minutes", 15), ("lightgcn_max_minutes", 10))
@@ -183,6 +187,15 @@ def prism_experiments() -> Tuple[Experiment, ...]:
     no_acd = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_acd", False), *PRISM_CPU_FIT)})
     no_hsa = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_hsa", False), *PRISM_CPU_FIT)})
     no_dhr = DataRecipe(**{**BEAUTY20_PRISM.__dict__, "quantizer_options": (("use_dhr", False), *PRISM_CPU_FIT)})
+
+    def official_ablated(component: str) -> Experiment:
+        """Table 4's quantizer ablation on the official preset's SIDs (the paper preset's collapse, docs/results.md
+        Table 3, leaves nothing to ablate there): the paper recommender on SIDs built without ``component``."""
+        options = (("preset", "official"), (f"use_{component}", False), *PRISM_CPU_FIT)
+        recipe = DataRecipe(**{**BEAUTY20_PRISM_OFFICIAL.__dict__, "quantizer_options": options})
+        label = f"w/o {component.upper()}"
+        return Experiment(f"prism-beauty-official-sids-wo-{component}", f"{label} (official preset's SIDs)",
+                          "prism_beauty.yaml", recipe, _cpu(), compare_with=(f"prism/4/{label}",))
     return (
         Experiment("prism-beauty", "PRISM (paper settings)", "prism_beauty.yaml", BEAUTY20_PRISM, _cpu(),
                    compare_with=("prism/2/PRISM", "prism/4/PRISM (Full)")),
@@ -211,6 +224,7 @@ def prism_experiments() -> Tuple[Experiment, ...]:
         ablated("prism-beauty-wo-dsi", "w/o DSI", BEAUTY20_PRISM, use_dsi=False),
         ablated("prism-beauty-wo-ssa", "w/o SSA", BEAUTY20_PRISM, use_ssa=False),
         ablated("prism-beauty-wo-ats", "w/o ATS", BEAUTY20_PRISM, use_ats=False),
+        *(official_ablated(component) for component in ("acd", "hsa", "dhr")),
     )
 
 
@@ -333,6 +347,16 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
                with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID, residual_dropout=0.1),
                note="hf_genrec's hybrid input, input_dropout and residual_dropout, not TIGER's method"),
+    # the hybrid row on SIDs from collaborative embeddings: decoder-only TIGER recalls the targets the transition
+    # model knows (a pair seen in training) far less often than SASRec (docs/results.md, "Where decoder-only TIGER
+    # loses"); with text SIDs, items bought together rarely share codes
+    Experiment("tiger-decoder-only-beauty-itemid-dropout-collab",
+               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
+               "input dropout 0.5, SIDs from LightGCN embeddings",
+               "tiger_beauty_decoder_only.yaml", BEAUTY30_COLLAB,
+               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID),
+               note="hf_genrec's hybrid input, input_dropout and collaborative SIDs (build-sids --embeddings collab), "
+                    "not TIGER's method"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
                with_model_options(INTRR_HSTU_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not IntRR's method"),
@@ -383,7 +407,8 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "tiger-decoder-only-beauty", "tiger-decoder-only-beauty-itemid",
                        "tiger-decoder-only-beauty-itemid-dropout",
                        "tiger-decoder-only-beauty-itemid-dropout-noattn",
-                       "tiger-decoder-only-beauty-itemid-dropout-resid"),
+                       "tiger-decoder-only-beauty-itemid-dropout-resid",
+                       "tiger-decoder-only-beauty-itemid-dropout-collab"),
                       "Models that learn on a laptop (issue [4/8]): Beauty, histories of 30, RQ-KMeans 3 x 128 + "
                       "suffix, the same training budget for every model"),
     ReproductionTable("prism", "2", "beauty", ("tiger-beauty", "prism-beauty", "prism-beauty-official",
@@ -397,6 +422,13 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                                                "prism-beauty-wo-dhr", "prism-beauty-wo-dsi", "prism-beauty-wo-ssa",
                                                "prism-beauty-wo-ats"),
                       "PRISM Table 4 (Beauty): each component removed"),
+    ReproductionTable("prism", "4-official", "beauty", ("prism-beauty-official-sids",
+                                                        "prism-beauty-official-sids-wo-acd",
+                                                        "prism-beauty-official-sids-wo-hsa",
+                                                        "prism-beauty-official-sids-wo-dhr"),
+                      "PRISM Table 4's quantizer ablations on the official preset's SIDs (Beauty; the paper "
+                      "preset's SIDs collapse without HSA): the paper recommender on each",
+                      reference="prism-beauty-official-sids"),
     ReproductionTable("decor", "2", "beauty", tuple(f"decor-beauty{suffix}" for suffix in (
                           "-base", "-composition", "-composition-bos", "-pretrained", "-pretrained-composition", "")),
                       "DECOR Table 2 on Beauty (histories of 20, RQ-VAE 3 x 256 of width 128): each component added "

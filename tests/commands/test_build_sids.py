@@ -43,3 +43,41 @@ def test_build_sids_cli(prepared_synthetic, tmp_path, quantizer, collisions, ext
 def test_build_sids_needs_a_prepared_folder(tmp_path, capsys):
     assert main(["build-sids", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a prepared dataset folder" in capsys.readouterr().err
+
+
+def test_build_sids_on_collaborative_embeddings(prepared_synthetic, tmp_path):
+    """--embeddings collab quantizes LightGCN's item vectors (cached in the prepared folder); content+collab
+    concatenates both halves, each row L2-normalised; PRISM refuses the option (it reads both itself)."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from hf_genrec.embeddings import load_collab_embeddings, load_item_embeddings
+    from hf_genrec.quantization import build_semantic_ids
+
+    prepared = tmp_path / "prepared"
+    shutil.copytree(prepared_synthetic, prepared)  # the LightGCN cache is written into the prepared folder
+    out = tmp_path / "collab"
+    assert main(["build-sids", "--data", str(prepared), "--out", str(out), "--levels", "2", "--codebook-size", "8",
+                 "--embeddings", "collab", "--lightgcn-max-minutes", "0.05"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    collab, meta = load_collab_embeddings(prepared)
+    assert summary["inputs"]["embeddings"]["source"] == "collab"
+    assert summary["inputs"]["embedding_dim"] == collab.shape[1]
+    assert summary["inputs"]["embeddings"]["lightgcn"]["options"]["max_minutes"] == 0.05
+    expected = build_semantic_ids(collab.float(), "rqkmeans", levels=2, codebook_size=8, collisions="suffix",
+                                  seed=0, quantizer_options={"balanced": False, "iterations": 50})[1]
+    tokenizer = SIDTokenizer.from_pretrained(str(out / "tokenizer"))
+    assert np.array_equal(tokenizer.item_codes(torch.arange(tokenizer.num_items)).numpy(), np.asarray(expected.codes))
+
+    both = tmp_path / "both"
+    assert main(["build-sids", "--data", str(prepared), "--out", str(both), "--levels", "2", "--codebook-size", "8",
+                 "--embeddings", "content+collab", "--lightgcn-max-minutes", "0.05"]) == 0
+    content = load_item_embeddings(prepared)[0]
+    assert json.loads((both / "summary.json").read_text())["inputs"]["embedding_dim"] == (
+        content.shape[1] + collab.shape[1])
+
+    with pytest.raises(ValueError, match="quantizers other than prism"):
+        from hf_genrec.commands.build_sids import run_build_sids
+        run_build_sids(prepared, tmp_path / "prism", "prism", 2, 8, quantizer_options={"embeddings": "collab"})
