@@ -150,10 +150,9 @@ def run_build_sids(prepared_dir: str | os.PathLike, out: str | os.PathLike, quan
         fit_options, prism = None, None
         quantizer_options = dict(quantizer_options or {})
         source = quantizer_options.pop("embeddings", "content")
-        if source != "content":
-            if quantizer == "prism":
-                raise ValueError("quantizer option embeddings is for quantizers other than prism: PRISM's quantizer "
-                                 "reads the content and LightGCN embeddings itself (Sec. 3.3)")
+        if source != "content" and quantizer == "prism":
+            raise ValueError("quantizer option embeddings is for quantizers other than prism: PRISM's quantizer "
+                             "reads the content and LightGCN embeddings itself (Sec. 3.3)")
         embeddings, embedding_source = sid_input_embeddings(
             prepared_dir, embeddings, source, pop_lightgcn_options(quantizer_options) if source != "content" else {})
         if quantizer == "prism":  # content + LightGCN + popularity + tags (PRISM Sec. 3.3)
