@@ -202,7 +202,8 @@ def prism_experiments() -> Tuple[Experiment, ...]:
         Experiment("prism-beauty-official", "PRISM (official code's settings)", "prism_beauty_official.yaml",
                    BEAUTY20_PRISM_OFFICIAL, _cpu(), compare_with=("prism/2/PRISM",)),
         Experiment("prism-beauty-official-sids", "PRISM (paper recommender on the official preset's SIDs)",
-                   "prism_beauty.yaml", BEAUTY20_PRISM_OFFICIAL, _cpu(), compare_with=("prism/2/PRISM",),
+                   "prism_beauty.yaml", BEAUTY20_PRISM_OFFICIAL, _cpu(),
+                   compare_with=("prism/2/PRISM", "prism/4/PRISM (Full)"),  # the Full row of table 4-official
                    note="isolates the quantizer: the paper preset's MSE terms summed over dimensions collapse its "
                         "codes (docs/results.md, PRISM Table 3), the official preset's element means do not"),
         Experiment("prism-toys", "PRISM (paper settings; no timestamps: position table for P_time)",
