@@ -32,3 +32,27 @@ def test_an_outer_setting_survives_the_block_and_disabled_blocks_change_nothing(
         torch.set_flush_denormal(False)
     with flush_denormals(enabled=False) as active:
         assert not active and _product_of_a_subnormal() > 0.0
+
+
+def test_every_openmp_thread_flushes_inside_the_block_and_none_after():
+    """x86's flush flags belong to each thread; PyTorch's kernels run on its OpenMP team, so the block sets them there
+    too (``torch.set_flush_denormal`` alone reaches only the calling thread)."""
+    from hf_genrec.utils.numerics import on_every_openmp_thread
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        if on_every_openmp_thread(lambda: None) is None:
+            pytest.skip("PyTorch's OpenMP runtime is not reachable here (not Linux, or another parallel backend)")
+        torch.set_flush_denormal(True)  # the calling thread alone: the other thread of the team keeps subnormals
+        try:
+            assert sorted(on_every_openmp_thread(flushing_denormals)) == [False, True]
+        finally:
+            torch.set_flush_denormal(False)
+        with flush_denormals() as active:
+            if not active:
+                pytest.skip("this CPU cannot flush subnormal floats")
+            assert on_every_openmp_thread(flushing_denormals) == [True, True]
+        assert on_every_openmp_thread(flushing_denormals) == [False, False]
+    finally:
+        torch.set_num_threads(threads)
