@@ -377,6 +377,11 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     Experiment("comeir-small-beauty-itemid", "ComeIR (small Qwen3, 4 x 128), laptop recipe + item-ID input",
                "comeir_beauty_small.yaml", BEAUTY30_INTRR, with_model_options(COMEIR_SMALL_TIERS, item_id_embedding=True),
                note="hf_genrec's hybrid input (item_id_embedding), not ComeIR's method"),
+    Experiment("comeir-small-beauty-wo-inter", "ComeIR (small Qwen3, 4 x 128), laptop recipe, w/o inter-item memory",
+               "comeir_beauty_small.yaml", BEAUTY30_INTRR,
+               with_model_options(COMEIR_SMALL_TIERS, encode_inter=False, decode_inter=False),
+               note="ComeIR's Table 2 switch 'w/o inter', not the full method: on the embedded default the head's "
+                    "inter-item memory memorises the training targets (docs/results.md)"),
     # PRISM (issue [5/8]): Table 2 (Beauty, Toys, Sports) and Table 4 (ablations on Beauty); every CPU run gets the
     # same 45 minutes as the TIGER it is compared with
     *prism_experiments(),
@@ -403,6 +408,7 @@ TABLES: Dict[Tuple[str, str, str], ReproductionTable] = {(t.paper, t.table, t.da
                        "intrr-hstu-beauty-recipe", "tiger-intrr-aligned-beauty", "comeir-small-beauty",
                        "hstu-flattened-beauty-recipe-itemid", "intrr-hstu-beauty-itemid",
                        "intrr-hstu-beauty-itemid-dropout", "intrr-hstu-beauty-dropout", "comeir-small-beauty-itemid",
+                       "comeir-small-beauty-wo-inter",
                        "intrr-t5-beauty", "tiger-beauty-itemid",
                        "hstu-flattened-beauty-recipe-itemid-dropout", "sasrec-beauty-from-oldest", "sasrec-beauty-h256",
                        "tiger-decoder-only-beauty", "tiger-decoder-only-beauty-itemid",
