@@ -31,6 +31,12 @@ Choices where the paper is silent (``docs/methods/comeir.md``): the window ``w``
 ``L != 3`` (``min(3, L - l + 1)``), the NEZHA transition input ``Delta_l`` (``"code_and_inter_memory"``:
 the generated code's embedding with its restored inter-item memory, or ``"code"``), and the
 intra base for unequal codebooks (each level's own size).
+
+hf_genrec's option, not in the paper (off by default): ``inter_memory_dropout`` drops, during training, each
+inter-item memory read as a whole (the encoder's ``eta^T_{n,l}`` of a history position, the head's restored
+``eta^T`` of a decoding state, shared by all its candidates) with this probability and scales the kept reads by
+``1 / (1 - p)``. On small data the near-unique hashed transition keys let the memory store each training user's
+target (``docs/methods/comeir.md``); dropping whole reads makes the rest of the model predict without it.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ class ComeIRConfig(GenRecConfig):
                  max_unit_domain: int = 2_097_152, inter_window: int = 3, hash_seed: int = 0,
                  sparse_tables: bool = True, engram_init_std: float = 0.02,
                  nezha_transition_input: str = "code_and_inter_memory", nezha_cell: str = "gru",
-                 init_std: float = 0.02,
+                 inter_memory_dropout: float = 0.0, init_std: float = 0.02,
                  max_history: int = 20, **kwargs):
         check_choices(representation=(representation, REPRESENTATIONS), architecture=(architecture, ARCHITECTURES),
                       token_scoring=(token_scoring, ("mm", "mean")), token_merge=(token_merge, ("memory", "linear")),
@@ -99,6 +105,9 @@ class ComeIRConfig(GenRecConfig):
         if inter_window < 1:
             raise ValueError(f"inter_window must be >= 1, got {inter_window}")
         self.inter_window = int(inter_window)
+        if not 0.0 <= inter_memory_dropout < 1.0:
+            raise ValueError(f"inter_memory_dropout must be in [0, 1), got {inter_memory_dropout}")
+        self.inter_memory_dropout = float(inter_memory_dropout)
         self.hash_seed = int(hash_seed)
         self.sparse_tables = bool(sparse_tables)
         self.engram_init_std = engram_init_std

@@ -256,9 +256,20 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
         for level, tau in enumerate(self.inter_orders):
             pattern = _windows(units[..., level], tau)  # [B, N, tau], absent = 0
             query = self.transition_queries(level, contexts, mask)
-            out[:, :, level] = self.inter_memory.read(level, query.reshape(B * N, d),
-                                                      pattern.reshape(B * N, tau)).view(B, N, d)
+            read = self.inter_memory.read(level, query.reshape(B * N, d), pattern.reshape(B * N, tau))
+            out[:, :, level] = self.drop_inter_reads(read, B * N).view(B, N, d)
         return out
+
+    def drop_inter_reads(self, reads: torch.Tensor, states: int,
+                         state_of_read: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``inter_memory_dropout`` (hf_genrec's option, not in the paper): in training, zero all reads of a
+        state with probability ``p`` and scale the kept ones by ``1 / (1 - p)``. ``reads [M, d]`` belong to
+        ``states`` states (``state_of_read [M]`` says which; ``None``: one read per state)."""
+        p = self.config.inter_memory_dropout
+        if not self.training or p == 0.0:
+            return reads
+        keep = (torch.rand(states, 1, device=reads.device) >= p).to(reads.dtype) / (1.0 - p)
+        return reads * (keep if state_of_read is None else keep.index_select(0, state_of_read))
 
     def merge(self, contexts: torch.Tensor, intra: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         """``r^I_n = LN(s^L_n)`` with level-wise gated residual updates (Eq. 7), or the linear ablation."""
@@ -372,6 +383,7 @@ class ComeIRForGenerativeRecommendation(GenRecPreTrainedModel):
             pattern = torch.cat([history.units[level][b], unit[:, None]], 1)
             projected = self.inter_memory.project_query(level, query)
             inter = self.inter_memory.read(level, None, pattern, query_index=flat, projected_query=projected)
+            inter = self.drop_inter_reads(inter, B * W, flat)  # one draw per state, shared by its candidates
         return intra, inter
 
     def candidate_logits(self, level: int, zeta: torch.Tensor, prefix: torch.Tensor, valid: torch.Tensor,

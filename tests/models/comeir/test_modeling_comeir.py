@@ -184,6 +184,42 @@ def test_inter_memory_reads_the_transition_suffix():
     assert not torch.allclose(base[0, 2, 0], changed[0, 2, 0]) and torch.allclose(base[0, 3, 0], changed[0, 3, 0])
 
 
+
+def test_inter_memory_dropout_drops_whole_reads_per_state_in_training_only():
+    """hf_genrec's ``inter_memory_dropout``: each state's inter reads are kept (scaled by 1 / (1 - p)) or zeroed
+    as a whole, all candidates of one decoding state share the draw, and evaluation is unchanged."""
+    model, tok = setup(inter_memory_dropout=0.5)
+    plain, _ = setup()  # the option creates no parameters: the same weights
+    items = torch.tensor([[0, 1, 2, 3]] * 8)
+    mask = torch.ones_like(items, dtype=torch.bool)
+    with torch.no_grad():
+        contexts = model.item_contexts(items, model.item_token_embeddings(items))
+        units = model.history_units(items, mask)
+        base = plain.inter_item_memory(contexts, mask, units)
+        assert torch.equal(model.inter_item_memory(contexts, mask, units), base)  # eval mode: no dropout
+        torch.manual_seed(3)
+        dropped = model.train().inter_item_memory(contexts, mask, units)
+    zero = (dropped == 0).all(-1)
+    assert torch.allclose(dropped[~zero], 2 * base[~zero], atol=1e-6)
+    assert 0 < int(zero.sum()) < zero.numel()  # 96 reads, each dropped with probability 0.5
+    reads = torch.randn(6, 4)
+    state_of_read = torch.tensor([0, 0, 1, 1, 2, 2])
+    torch.manual_seed(0)
+    out = model.drop_inter_reads(reads, 3, state_of_read).view(3, 2, 4)
+    for state, rows in enumerate(reads.view(3, 2, 4)):
+        assert torch.equal(out[state], 2 * rows) or bool((out[state] == 0).all())
+    batch = batch_of(tok)
+    labels = CODES[torch.tensor([4, 6, 8])]
+    with torch.no_grad():
+        reference = plain.eval()(**batch, labels=labels).loss
+        assert torch.allclose(plain.train()(**batch, labels=labels).loss, reference)  # nothing else is random
+        assert torch.allclose(model.eval()(**batch, labels=labels).loss, reference)
+        torch.manual_seed(0)
+        assert not torch.allclose(model.train()(**batch, labels=labels).loss, reference)
+    with pytest.raises(ValueError, match="inter_memory_dropout"):
+        ComeIRConfig(inter_memory_dropout=1.0)
+
+
 def test_memory_merge_gates_and_linear_ablation():
     model, _ = setup()
     contexts, intra, inter = torch.randn(2, 16), torch.randn(2, 3, 16), torch.randn(2, 3, 16)
