@@ -6,8 +6,13 @@ transition model can know, repeats; ``hf_genrec.evaluation.breakdown``), each ra
 splits, next to the metric on the trainer's random validation subset. The ranked lists are saved as ``.npy`` under
 ``--out`` and reused on a rerun (``--reuse``), so only the first run decodes.
 
+``--keep-last K`` shows every ranker only the last K history items (the transition model reads only the last one
+anyway), and ``--known-only`` ranks only the users whose target is transition-known: together they ask whether a
+model's drop on those targets comes from the older history, which a validation user's training sequence contains
+and a test user's does not in full (its last item, the validation target, was never in its training sequence).
+
 Usage: .venv/bin/python scripts/diagnose_val_test_gap.py MODEL_DIR PREPARED_DIR --out DIR [--subset 3000]
-       [--num-beams N] [--batch-size 128] [--reuse]
+       [--num-beams N] [--batch-size 128] [--keep-last K] [--known-only] [--reuse]
 """
 
 import argparse
@@ -25,6 +30,8 @@ def main() -> int:
     parser.add_argument("--subset-seed", type=int, default=0)
     parser.add_argument("--num-beams", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--keep-last", type=int, default=None, help="truncate every history to its last K items")
+    parser.add_argument("--known-only", action="store_true", help="rank only users with a transition-known target")
     parser.add_argument("--reuse", action="store_true", help="reuse the ranked lists saved under --out")
     args = parser.parse_args()
 
@@ -44,9 +51,19 @@ def main() -> int:
     transition = TransitionBaseline(prepared.num_items).fit(train["history"], train["target"])
     popular = MostPopular(prepared.num_items).fit(train["history"], train["target"])
     model = tokenizer = None
-    report = {"model": args.model, "prepared": args.prepared, "splits": {}}
+    if args.keep_last is not None and args.keep_last < 1:
+        parser.error(f"--keep-last must be at least 1, got {args.keep_last}")
+    report = {"model": args.model, "prepared": args.prepared, "keep_last": args.keep_last,
+              "known_only": args.known_only, "splits": {}}
     for split in ("validation", "test"):
         rows = prepared.splits[split]
+        if args.known_only:  # transition-known: the target followed the last history item in training
+            rows = rows.select([i for i, (history, target) in enumerate(zip(rows["history"], rows["target"]))
+                                if len(history) and int(target) in transition.next_counts.get(int(history[-1]), {})])
+        if args.keep_last is not None:
+            k = args.keep_last
+            rows = rows.map(lambda row: {"history": row["history"][-k:],
+                                         "history_timestamps": row["history_timestamps"][-k:]})
         path = out / f"ranked_model_{split}.npy"
         if args.reuse and path.exists():
             ranked_model = np.load(path)
@@ -64,7 +81,7 @@ def main() -> int:
                   "popular": popular.recommend(histories, 20)}
         segments = user_segments(histories, targets, prepared.items["train_count"], transition.next_counts,
                                  rows["history_timestamps"], rows["target_timestamp"])
-        if split == "validation" and args.subset < len(rows):
+        if split == "validation" and args.subset < len(rows) and not args.known_only:
             chosen = np.zeros(len(rows), dtype=bool)
             chosen[np.random.default_rng(args.subset_seed).choice(len(rows), args.subset, replace=False)] = True
             segments = {"trainer's random subset": chosen, **segments}

@@ -52,3 +52,18 @@ def test_segments_of_a_trained_model_match_the_evaluator(prepared_synthetic, syn
     # a rerun with --reuse reads the saved rankings and never loads the model
     _run(tmp_path / "no-such-model", prepared_synthetic, "--out", out, "--subset", 50, "--reuse")
     assert json.loads((out / "val_test_gap.json").read_text())["splits"] == report["splits"]
+
+    # --known-only --keep-last 1: only the transition-known users, each seen through its last item; the transition
+    # model reads only that item, so its recall there equals the known segment's of the full run
+    short = tmp_path / "gap-last1"
+    _run(tmp_path / "run" / "model", prepared_synthetic, "--out", short, "--known-only", "--keep-last", 1,
+         "--batch-size", 64)
+    narrowed = json.loads((short / "val_test_gap.json").read_text())
+    assert narrowed["keep_last"] == 1 and narrowed["known_only"] is True
+    for split in ("validation", "test"):
+        full_known = report["splits"][split]["segments"]["transition-known target"]
+        got = narrowed["splits"][split]["segments"]
+        assert got["all"]["users"] == got["transition-known target"]["users"] == full_known["users"]
+        assert got["history 1-2"]["users"] == full_known["users"]  # every history is one item long now
+        assert got["all"]["transition recall@10"] == pytest.approx(full_known["transition recall@10"])
+    assert np.load(short / "ranked_model_test.npy").shape == (full_known["users"], 20)
