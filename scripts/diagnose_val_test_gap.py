@@ -57,9 +57,10 @@ def main() -> int:
               "known_only": args.known_only, "splits": {}}
     for split in ("validation", "test"):
         rows = prepared.splits[split]
-        if args.known_only:  # transition-known: the target followed the last history item in training
-            rows = rows.select([i for i, (history, target) in enumerate(zip(rows["history"], rows["target"]))
-                                if len(history) and int(target) in transition.next_counts.get(int(history[-1]), {})])
+        if args.known_only:  # the breakdown's own segment: the target followed the last history item in training
+            known = user_segments(rows["history"], rows["target"], prepared.items["train_count"],
+                                  transition.next_counts)["transition-known target"]
+            rows = rows.select(np.flatnonzero(known))
         if args.keep_last is not None:
             k = args.keep_last
             rows = rows.map(lambda row: {"history": row["history"][-k:],
