@@ -29,18 +29,21 @@ except ModuleNotFoundError:
 
 HIDDEN_PACKAGE_SCRIPT = HIDE_HF_GENREC + r"""
 from transformers import AutoModel, AutoTokenizer
-folder, histories = sys.argv[1], json.loads(sys.argv[2])
-try:
-    AutoModel.from_pretrained(folder)
-    raise SystemExit("loading without trust_remote_code must fail")
-except ValueError:
-    pass
-model = AutoModel.from_pretrained(folder, trust_remote_code=True)
-tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-batch = tokenizer(histories, return_tensors="pt")
-out = model.generate(**batch, num_beams=5)
-print("RESULT " + json.dumps({"items": out.items.tolist(), "module": type(model).__module__,
-                             "hf_genrec": "hf_genrec" in sys.modules}))
+folders, histories = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+results = []
+for folder in folders:
+    try:
+        AutoModel.from_pretrained(folder)
+        raise SystemExit(f"{folder}: loading without trust_remote_code must fail")
+    except ValueError:
+        pass
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    batch = tokenizer(histories, return_tensors="pt")
+    out = model.generate(**batch, num_beams=5)
+    results.append({"items": out.items.tolist(), "module": type(model).__module__,
+                    "hf_genrec": "hf_genrec" in sys.modules})
+print("RESULT " + json.dumps(results))
 """
 
 
@@ -56,7 +59,16 @@ def run_without_hf_genrec(script_text: str, workdir: Path, args: List[str], name
     return json.loads(result.stdout.split("RESULT ", 1)[1].splitlines()[0])
 
 
-def load_without_hf_genrec(folder: Path, workdir: Path, histories: List[List[int]]) -> Dict[str, Any]:
-    """Run the script above on ``folder``; returns ``{"items", "module", "hf_genrec"}`` of its beam-5 decode."""
-    return run_without_hf_genrec(HIDDEN_PACKAGE_SCRIPT, workdir, [str(folder), json.dumps(histories)],
+def load_all_without_hf_genrec(folders: List[Path], workdir: Path, histories: List[List[int]]) -> List[Dict[str, Any]]:
+    """Run the script above on each of ``folders`` in one process (one interpreter start for all of them); returns
+    ``{"items", "module", "hf_genrec"}`` of each folder's beam-5 decode. Give the folders distinct names: remote code
+    modules are cached under the folder's name."""
+    assert len({Path(folder).name for folder in folders}) == len(folders), "folders need distinct names"
+    return run_without_hf_genrec(HIDDEN_PACKAGE_SCRIPT, workdir, [json.dumps([str(f) for f in folders]),
+                                                                   json.dumps(histories)],
                                  name="load_without_hf_genrec.py")
+
+
+def load_without_hf_genrec(folder: Path, workdir: Path, histories: List[List[int]]) -> Dict[str, Any]:
+    """:func:`load_all_without_hf_genrec` for one folder."""
+    return load_all_without_hf_genrec([folder], workdir, histories)[0]

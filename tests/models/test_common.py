@@ -13,7 +13,7 @@ import inspect
 
 import pytest
 import torch
-from helpers.remote_code import load_without_hf_genrec
+from helpers.remote_code import load_all_without_hf_genrec
 from helpers.tiny import CODES, HISTORIES, NUM_ITEMS, SIZES, TINY_MODELS, tiny_model
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -106,17 +106,20 @@ def test_saved_folder_reloads_through_the_auto_classes_and_ranks_the_same(model_
     assert set(state) == set(reloaded) and all(torch.equal(state[k], reloaded[k]) for k in state)
 
 
-@pytest.mark.parametrize("model_type,variant", FIRST_VARIANTS, ids=[m for m, _ in FIRST_VARIANTS])
-def test_trust_remote_code_export_loads_without_hf_genrec(model_type, variant, tmp_path):
+def test_trust_remote_code_export_loads_without_hf_genrec(tmp_path):
+    """Every model type's remote-code export decodes as the model does, in one fresh process without hf_genrec."""
     from hf_genrec.hub import save_model_folder
 
-    model, tok = tiny_model(model_type, variant)
-    folder = save_model_folder(model, tok, tmp_path / "model", remote_code=True)
     histories = [[0, 1, 2], [5]]
-    expected = model.generate(**batch_for(model, tok, histories), num_beams=5).items.tolist()
-    loaded = load_without_hf_genrec(folder, tmp_path, histories)
-    assert loaded["items"] == expected and loaded["hf_genrec"] is False
-    assert loaded["module"].startswith("transformers_modules")
+    folders, expected = [], []
+    for model_type, variant in FIRST_VARIANTS:
+        model, tok = tiny_model(model_type, variant)
+        folders.append(save_model_folder(model, tok, tmp_path / model_type, remote_code=True))
+        expected.append(model.generate(**batch_for(model, tok, histories), num_beams=5).items.tolist())
+    loaded = load_all_without_hf_genrec(folders, tmp_path, histories)
+    for (model_type, _), want, got in zip(FIRST_VARIANTS, expected, loaded):
+        assert got["items"] == want and got["hf_genrec"] is False, model_type
+        assert got["module"].startswith("transformers_modules"), (model_type, got["module"])
 
 
 @pytest.mark.parametrize("model_type,variant", VARIANTS, ids=IDS)

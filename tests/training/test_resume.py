@@ -17,6 +17,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from helpers.ports import free_port
+
 from hf_genrec.commands.train import run_train
 
 def _batch_for(run_config, batches_per_epoch: int) -> int:
@@ -88,7 +90,7 @@ def _torchrun(config, tmp_path, name):
     path.write_text(yaml.safe_dump(config))
     torchrun = Path(sys.executable).parent / "torchrun"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_GENREC_DISABLE_PROGRESS="1")
-    port = str(29700 + (os.getpid() + len(name)) % 250)
+    port = str(free_port())
     result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", port, "-m", "hf_genrec.cli",
                              "train", "--config", str(path)], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,6 +12,8 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModel
 
+from helpers.ports import free_port
+
 from hf_genrec.cli import main
 from hf_genrec.commands.train import load_yaml_config, run_train
 from hf_genrec.data import PreparedDataset
@@ -116,7 +118,7 @@ def test_cli_train_and_recommend(run_config, tmp_path, capsys):
 
 def _launch_env():
     env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", HF_GENREC_DISABLE_PROGRESS="1",
-               MASTER_PORT=str(29500 + os.getpid() % 1000))
+               MASTER_PORT=str(free_port()))
     return env
 
 
@@ -126,9 +128,11 @@ def test_two_processes_really_split_the_data(run_config, tmp_path):
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(run_config))
     accelerate = Path(sys.executable).parent / "accelerate"
+    env = _launch_env()
     result = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_genrec.cli", "train",
-                             "--config", str(path)], capture_output=True, text=True, env=_launch_env(), timeout=600)
+                             "--main_process_port", env["MASTER_PORT"], "--mixed_precision", "no", "--dynamo_backend",
+                             "no", "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
+                            env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2
@@ -160,7 +164,7 @@ def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
     path = tmp_path / "ds.yaml"
     path.write_text(yaml.safe_dump(run_config))
     torchrun = Path(sys.executable).parent / "torchrun"
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(29600 + stage + os.getpid() % 200),
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()),
                              "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
                             env=dict(_launch_env(), TORCH_EXTENSIONS_DIR=str(extensions)), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -553,10 +553,11 @@ def test_data_parallel_step_with_sparse_tables_equals_the_single_process_step(tm
     import sys
     from pathlib import Path
 
+    from helpers.ports import free_port
     from helpers.tiny import REPO_ROOT
 
     torchrun = Path(sys.executable).parent / "torchrun"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_PORT=str(29600 + os.getpid() % 1000))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_PORT=str(free_port()))
     result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
                              str(REPO_ROOT / "tests" / "helpers" / "ddp_sparse_check.py"), str(tmp_path / "ddp.json")],
                             capture_output=True, text=True, env=env, timeout=600)
