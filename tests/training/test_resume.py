@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
-
 from helpers.ports import free_port
+from safetensors.torch import load_file
 
 from hf_genrec.commands.train import run_train
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers.ports import free_port
 from safetensors.torch import load_file
 from transformers import AutoModel
-
-from helpers.ports import free_port
 
 from hf_genrec.cli import main
 from hf_genrec.commands.train import load_yaml_config, run_train
