@@ -268,8 +268,9 @@ def plot_validation_curves(runs: Sequence[Dict], path: str | os.PathLike, title:
         references.setdefault(round(curve["transition_recall@10"], 4), line.get_color())
     for value in references:
         ax.axhline(value, color="grey", linestyle="--", linewidth=1)
-        ax.annotate(f"item transition {value:.4f}", (0, value), textcoords="offset points", xytext=(2, 3),
-                    fontsize=8, color="grey")
+        # at the left edge of the axes whatever the x range (a data x of 0 falls outside when the first point is later)
+        ax.annotate(f"item transition {value:.4f}", (0, value), xycoords=ax.get_yaxis_transform(),
+                    textcoords="offset points", xytext=(2, 3), fontsize=8, color="grey")
     ax.set_xlabel("training minutes (validation time excluded)")
     ax.set_ylabel("validation Recall@10")
     if title:  # long captions wrap instead of running off the figure

@@ -91,3 +91,21 @@ def test_reproduction_plot_puts_each_value_on_its_own_bar_when_two_recipes_share
     texts = {round(t.get_position()[1]): t.get_text().strip() for t in ax.texts}
     assert texts == {0: "0.0366", 1: "0.0087", 2: "0.0090", 3: "0.0100", 4: "0.0401", 5: "0.0168"}
     assert [round(p.get_width(), 4) for p in ax.patches] == [0.0366, 0.0087, 0.009, 0.01, 0.0401, 0.0168, 0.0]
+
+
+def test_validation_curves_label_the_transition_line_inside_the_axes(tmp_path, figures):
+    """The dashed transition line's label sits at the left edge of the axes, also when the first validation comes late."""
+    runs = [{"experiment": "tiger", "seed": 42, "validation": {"minutes": [5.0, 10.0, 20.0],
+                                                               "recall@10": [0.02, 0.05, 0.07],
+                                                               "transition_recall@10": 0.0857}}]
+    plots.plot_validation_curves(runs, tmp_path / "curves.png")
+    fig = figures[-1]
+    ax = fig.axes[0]
+    [label] = [t for t in ax.texts if t.get_text() == "item transition 0.0857"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box, axes_box = label.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert axes_box.x0 <= box.x0 < axes_box.x1
