@@ -375,9 +375,9 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe with batches of 128 + item-ID input, "
                "input dropout 0.5",
                "tiger_beauty_decoder_only.yaml", BEAUTY30_INTRR,
-               with_model_options({tier: {**options, **({"training.gradient_accumulation_steps": 1,
-                                                         "training.eval_steps": 300} if tier == "cpu" else {})}
-                                   for tier, options in TIGER_DECODER_ONLY_TIERS.items()},
+               with_model_options(_laptop_recipe(**{"training.batch_size": 128,
+                                                    "training.gradient_accumulation_steps": 1,
+                                                    "training.eval_steps": 300}),
                                   **TIGER_DECODER_ONLY_HYBRID),
                note="hf_genrec's hybrid input and input_dropout, not TIGER's method; batch 128, no accumulation"),
     Experiment("intrr-hstu-beauty-itemid", "IntRR (HSTU) + item-ID input", "intrr_beauty_hstu.yaml", BEAUTY30_INTRR,
@@ -404,7 +404,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
                with_model_options(COMEIR_SMALL_TIERS, encode_inter=False, decode_inter=False),
                note="ComeIR's Table 2 switch 'w/o inter', not the full method: on the embedded default the head's "
                     "inter-item memory memorises the training targets (docs/results.md)"),
-    Experiment("comeir-small-beauty-imd50", "ComeIR (small Qwen3, 4 x 128), laptop recipe, inter-item memory dropout 0.5",
+    Experiment("comeir-small-beauty-imd50",
+               "ComeIR (small Qwen3, 4 x 128), laptop recipe, inter-item memory dropout 0.5",
                "comeir_beauty_small.yaml", BEAUTY30_INTRR,
                with_model_options(COMEIR_SMALL_TIERS, inter_memory_dropout=0.5),
                note="hf_genrec's inter_memory_dropout (whole inter-item memory reads dropped in training), not "

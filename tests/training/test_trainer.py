@@ -130,8 +130,8 @@ def test_two_processes_really_split_the_data(run_config, tmp_path):
     env = _launch_env()
     result = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                              "--main_process_port", env["MASTER_PORT"], "--mixed_precision", "no", "--dynamo_backend",
-                             "no", "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
-                            env=env, timeout=600)
+                             "no", "-m", "hf_genrec.cli", "train", "--config", str(path)],
+                            capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2
@@ -163,9 +163,10 @@ def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
     path = tmp_path / "ds.yaml"
     path.write_text(yaml.safe_dump(run_config))
     torchrun = Path(sys.executable).parent / "torchrun"
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()),
+    env = dict(_launch_env(), TORCH_EXTENSIONS_DIR=str(extensions))
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
                              "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
-                            env=dict(_launch_env(), TORCH_EXTENSIONS_DIR=str(extensions)), timeout=900)
+                            env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / f"zero{stage}" / "summary.json").read_text())
     assert summary["distributed_type"] == "DEEPSPEED" and summary["zero_stage"] == stage and summary["processes"] == 2
