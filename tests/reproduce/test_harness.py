@@ -59,6 +59,12 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
                                                              "item_id_embedding": True}
     assert model_of("tiger-decoder-only-beauty-itemid-dropout") == {**model_of("tiger-decoder-only-beauty-itemid"),
                                                                      "input_dropout": 0.5}
+    hybrid = EXPERIMENTS["tiger-decoder-only-beauty-itemid-dropout"]
+    for key, source in (("collab", "collab"), ("contentcollab", "content+collab")):  # only the SIDs' inputs differ
+        experiment = EXPERIMENTS[f"tiger-decoder-only-beauty-itemid-dropout-{key}"]
+        assert experiment.tiers == hybrid.tiers and experiment.config == hybrid.config, key
+        assert dict(experiment.recipe.quantizer_options) == {**dict(hybrid.recipe.quantizer_options),
+                                                           "embeddings": source, "lightgcn_max_minutes": 10}, key
     # the same recipe and effective batch as the flattened HSTU (256 windows, accumulated in two halves)
     recipe, decoder_only = (EXPERIMENTS[key].tiers["cpu"] for key in ("hstu-flattened-beauty-recipe",
                                                                        "tiger-decoder-only-beauty"))
