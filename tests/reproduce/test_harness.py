@@ -60,6 +60,8 @@ def test_the_hybrid_rows_and_their_controls_differ_from_the_published_model_only
     assert model_of("tiger-decoder-only-beauty-itemid-dropout") == {**model_of("tiger-decoder-only-beauty-itemid"),
                                                                      "input_dropout": 0.5}
     hybrid = EXPERIMENTS["tiger-decoder-only-beauty-itemid-dropout"]
+    assert model_of("tiger-decoder-only-beauty-itemid-dropout-itemloss") == {
+        **model_of("tiger-decoder-only-beauty-itemid-dropout"), "item_id_loss_weight": 1.0}
     for key, source in (("collab", "collab"), ("contentcollab", "content+collab")):  # only the SIDs' inputs differ
         experiment = EXPERIMENTS[f"tiger-decoder-only-beauty-itemid-dropout-{key}"]
         assert experiment.tiers == hybrid.tiers and experiment.config == hybrid.config, key

@@ -18,6 +18,11 @@ Two architectures share this config:
   ``residual_dropout`` (decoder-only causal LM, default 0: an hf_genrec option) drops the output of every attention
   and MLP sublayer before the residual addition (:func:`hf_genrec.modules.backbones.add_residual_dropout`), the
   dropout that T5 and SASRec have inside their blocks and Qwen3 / LLaMA do not.
+``item_id_loss_weight`` (decoder-only with ``item_id_embedding``, default 0: an hf_genrec option, not TIGER's method)
+adds ``w`` times an auxiliary cross-entropy of the next *item* over the whole catalog, scored from the state that
+predicts the first code (``<bos>``) against the item-ID input table (tied, as SASRec ties its item embeddings): the
+backbone learns which items follow which as a similarity every context shares. Training only: decoding still
+generates SIDs and ranks by their log-probabilities.
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
@@ -52,7 +57,7 @@ class TigerConfig(GenRecConfig):
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
                  decoding_architecture: str = "standard", nezha_cell: str = "gru", nezha_head: str = "shared",
                  nezha_init_std: float = 0.02, input_dropout: float = 0.0,
-                 residual_dropout: float = 0.0, **kwargs):
+                 residual_dropout: float = 0.0, item_id_loss_weight: float = 0.0, **kwargs):
         check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
                       decoder_backbone=(decoder_backbone, DECODER_BACKBONES),
                       decoding_architecture=(decoding_architecture, DECODING_ARCHITECTURES),
@@ -69,7 +74,15 @@ class TigerConfig(GenRecConfig):
         if residual_dropout and (architecture != "decoder_only" or decoder_backbone != "causal_lm"):
             raise ValueError("residual_dropout applies to a decoder-only causal LM backbone (Qwen3, LLaMA); T5 and HSTU "
                              "already apply dropout_rate inside their blocks")
+        if float(item_id_loss_weight) < 0:
+            raise ValueError(f"item_id_loss_weight must be >= 0, got {item_id_loss_weight}")
+        if item_id_loss_weight and (architecture != "decoder_only" or decoding_architecture != "standard"
+                                    or not kwargs.get("item_id_embedding")):
+            raise ValueError("item_id_loss_weight scores items against the item-ID input table from the decoder-only "
+                             "state at <bos>: set architecture='decoder_only', decoding_architecture='standard' and "
+                             "item_id_embedding=True")
         self.architecture = architecture
+        self.item_id_loss_weight = float(item_id_loss_weight)
         self.input_dropout = float(input_dropout)
         self.residual_dropout = float(residual_dropout)
         self.num_decoder_layers = num_decoder_layers

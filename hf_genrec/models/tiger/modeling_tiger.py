@@ -250,15 +250,27 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
         L = decoder_inputs.shape[1]
         if self.config.architecture == "encoder_decoder":
             return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
+        return self._logits(self._target_states(embeds, mask, decoder_inputs))
+
+    def _target_states(self, embeds: torch.Tensor, mask: torch.Tensor, decoder_inputs: torch.Tensor) -> torch.Tensor:
+        """Decoder-only: the backbone's states ``[B, L', d]`` at ``<bos> c^1 .. c^{L'-1}`` after the history."""
+        B, L = decoder_inputs.shape
         sequence = self._dropped(torch.cat([embeds, self._embed(decoder_inputs)], 1))
         full_mask = torch.cat([mask, torch.ones(B, L, dtype=mask.dtype, device=mask.device)], 1)
-        return self._logits(self._decoder_states(sequence, full_mask)[:, -L:])
+        return self._decoder_states(sequence, full_mask)[:, -L:]
 
     def sequence_vocab_logits(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor],
                               labels: torch.LongTensor, has_target: torch.Tensor,
                               user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
+        """Decoder-only, sequence level: teacher-forced logits ``[N, L, V]`` of the ``N`` positions with a target, in
+        one pass (:meth:`sequence_target_states`)."""
+        return self._logits(self.sequence_target_states(input_ids, attention_mask, labels, has_target, user_ids))
+
+    def sequence_target_states(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor],
+                               labels: torch.LongTensor, has_target: torch.Tensor,
+                               user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
         """Decoder-only, sequence level (``labels [B, T, L]`` of the item after each of the ``T`` history items):
-        teacher-forced logits ``[N, L, V]`` of the ``N`` positions with a target, in one pass. After the history's
+        the backbone's states ``[N, L, d]`` of the ``N`` positions with a target, in one pass. After the history's
         tokens come ``T`` segments ``<bos> c^1 .. c^{L-1}`` of each position's target; segment ``j`` attends to the
         history up to item ``j`` and causally to itself, with the positions of the prefix example
         (:mod:`hf_genrec.modules.packed_targets`), so each target gets exactly its prefix example's logits."""
@@ -281,7 +293,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             hidden = self.backbone(sequence, full_mask, allowed=allowed, positions=positions)[:, P:].view(B, T, L, -1)
         else:
             hidden = packed_target_states(self.backbone, embeds, mask, anchors, segments)[1]
-        return self._logits(hidden[has_target])
+        return hidden[has_target]
 
     def _decoder_states(self, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Hidden states of the decoder-only backbone (a causal LM, or HSTU) over left-padded embeddings."""
@@ -311,11 +323,46 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             why = self.sequence_training_unsupported(self.config)
             if why:
                 raise ValueError(why)
-            logits = self.sequence_vocab_logits(input_ids, attention_mask, labels, has_target, user_ids)
-            return GenRecOutput(loss=self.sid_loss(logits, labels[has_target]), logits=self.level_logits(logits))
+            states = self.sequence_target_states(input_ids, attention_mask, labels, has_target, user_ids)
+            return self._training_output(self._logits(states), labels[has_target], states)
+        if labels is not None and self.config.item_id_loss_weight:
+            embeds, mask = self._history(input_ids, attention_mask, user_ids)
+            bos = torch.full((labels.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=labels.device)
+            states = self._target_states(embeds, mask, torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)
+                                                                  [:, :-1]], 1))
+            return self._training_output(self._logits(states), labels, states)
         logits = self.vocab_logits(input_ids, attention_mask, labels, user_ids)
         loss = None if labels is None else self.sid_loss(logits, labels)
         return GenRecOutput(loss=loss, logits=self.level_logits(logits))
+
+    def _training_output(self, vocab_logits: torch.Tensor, labels: torch.Tensor, states: torch.Tensor) -> GenRecOutput:
+        """TIGER's loss on ``vocab_logits [N, L, V]``; with ``item_id_loss_weight`` ``w`` plus ``w`` times
+        :meth:`item_id_loss` from the ``<bos>`` states, both parts in ``loss_terms``."""
+        loss = self.sid_loss(vocab_logits, labels)
+        weight = self.config.item_id_loss_weight
+        if not weight:
+            return GenRecOutput(loss=loss, logits=self.level_logits(vocab_logits))
+        item_loss = self.item_id_loss(states[:, 0], labels)
+        return GenRecOutput(loss=loss + weight * item_loss, logits=self.level_logits(vocab_logits),
+                            loss_terms={"sid": loss.detach(), "item_id": item_loss.detach()})
+
+    def item_id_loss(self, bos_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """hf_genrec's auxiliary loss (``item_id_loss_weight``, not TIGER's): cross-entropy of the target item over
+        the whole catalog, its score the dot product of the ``<bos>`` state ``[N, d]`` with the item's row of the
+        item-ID input table (tied, SASRec's full-softmax loss). The target item is read back from its codes
+        ``labels [N, L]`` through the catalog (items sharing a SID count as the lowest id among them); rows whose
+        codes are not all given are ignored."""
+        complete = (labels >= 0).all(-1)
+        items = torch.full(complete.shape, -100, dtype=torch.long, device=labels.device)
+        if bool(complete.any()):
+            with torch.no_grad():
+                items[complete] = self.catalog_trie(labels.device).first_items_of_codes(labels[complete])
+        items[items < 0] = -100
+        table = self.item_id_embeddings.weight[: self.config.num_items]
+        scores = bos_states.float() @ table.float().t()
+        if not bool((items >= 0).any()):
+            return scores.sum() * 0.0
+        return F.cross_entropy(scores, items, ignore_index=-100)
 
     # ------------------------------------------------------------------ NEZHA hooks (generation/nezha.py)
     @property

@@ -102,6 +102,32 @@ def test_residual_dropout_acts_in_training_only_and_only_on_causal_lm_backbones(
             TigerConfig(residual_dropout=0.1, **wrong)
 
 
+def test_item_id_loss_adds_the_weighted_catalog_cross_entropy_of_the_bos_state():
+    """``item_id_loss_weight``: loss = TIGER's loss + w * CE(h_bos . E_item^T, next item), E the item-ID input table."""
+    model, tok = tiny_setup("decoder_only", item_id_embedding=True, item_id_loss_weight=0.5)
+    plain = TigerForGenerativeRecommendation(TigerConfig(**{**model.config.to_dict(), "item_id_loss_weight": 0.0}))
+    plain.load_state_dict(model.state_dict())
+    plain.set_catalog(tok)
+    model.eval(), plain.eval()
+    inputs = {**tok([[0, 1, 2], [3, 4], [5]], return_tensors="pt"), "labels": tok.encode_targets([7, 8, 9])}
+    states = []
+    hook = model.sid_head.register_forward_hook(lambda module, args, out: states.append(args[0]))
+    out = model(**inputs)
+    hook.remove()
+    scores = states[0][:, 0] @ model.item_id_embeddings.weight[: model.config.num_items].t()
+    item_loss = torch.nn.functional.cross_entropy(scores, torch.tensor([7, 8, 9]))
+    assert torch.allclose(out.loss, plain(**inputs).loss + 0.5 * item_loss, atol=1e-6)
+    assert torch.allclose(out.loss_terms["item_id"], item_loss, atol=1e-6)
+    assert torch.allclose(out.logits, plain(**inputs).logits)  # decoding scores are TIGER's
+    out.loss.backward()
+    grad = model.item_id_embeddings.weight.grad
+    assert grad[[7, 8, 9]].abs().sum() > 0 and grad[6].abs().sum() > 0  # targets pulled up, every other item pushed
+    for wrong in ({"architecture": "decoder_only"}, {"item_id_embedding": True},
+                  {"architecture": "decoder_only", "item_id_embedding": True, "decoding_architecture": "nezha"}):
+        with pytest.raises(ValueError, match="item_id_loss_weight scores items"):
+            TigerConfig(item_id_loss_weight=0.1, **wrong)
+
+
 @pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
 def test_save_and_auto_model_reload_generate_the_same(architecture, tmp_path):
     model, tok = tiny_setup(architecture)

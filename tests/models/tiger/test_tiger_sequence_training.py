@@ -14,8 +14,9 @@ from helpers.tiny import tiny_model
 
 
 @pytest.mark.parametrize("variant", ["decoder_only", "hstu"])
-@pytest.mark.parametrize("options", [dict(user_hash_buckets=7), dict(loss_vocabulary="level"), dict(padding="right")],
-                         ids=["user_token", "level_loss", "right_padding"])
+@pytest.mark.parametrize("options", [dict(user_hash_buckets=7), dict(loss_vocabulary="level"), dict(padding="right"),
+                                     dict(item_id_embedding=True, item_id_loss_weight=0.5)],
+                         ids=["user_token", "level_loss", "right_padding", "item_id_loss"])
 def test_sequence_loss_and_gradients_equal_the_prefix_examples(variant, options):
     options = dict(options)
     padding = options.pop("padding", "left")
