@@ -6,16 +6,13 @@ A reference run checkpoints after every optimizer step. Each case copies the ref
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from helpers.ports import free_port
+from helpers.launch import torchrun_two
 from safetensors.torch import load_file
 
 from hf_genrec.commands.train import run_train
@@ -87,12 +84,7 @@ def test_sparse_tables_resume_across_an_epoch_boundary(run_config, tmp_path):
 def _torchrun(config, tmp_path, name):
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    torchrun = Path(sys.executable).parent / "torchrun"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_GENREC_DISABLE_PROGRESS="1")
-    port = str(free_port())
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", port, "-m", "hf_genrec.cli",
-                             "train", "--config", str(path)], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun_two(["-m", "hf_genrec.cli", "train", "--config", str(path)])
 
 
 def test_two_processes_resume_at_an_epoch_boundary_and_later_with_accumulation(run_config, tmp_path):

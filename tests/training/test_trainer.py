@@ -1,15 +1,12 @@
 """The accelerate trainer: outputs, early stopping, bit-exact resume, data-parallel processes, CLI, recommend."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from helpers.ports import free_port
+from helpers.launch import accelerate_two, torchrun_two
 from safetensors.torch import load_file
 from transformers import AutoModel
 
@@ -115,24 +112,12 @@ def test_cli_train_and_recommend(run_config, tmp_path, capsys):
     assert "is neither an item id, a title nor an item index" in capsys.readouterr().err
 
 
-def _launch_env():
-    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", HF_GENREC_DISABLE_PROGRESS="1",
-               MASTER_PORT=str(free_port()))
-    return env
-
-
 def test_two_processes_really_split_the_data(run_config, tmp_path):
     """``accelerate launch`` with 2 CPU processes (gloo): each trains on its own batches, metrics are gathered."""
     run_config["training"].update(num_epochs=1, output_dir=str(tmp_path / "ddp"))
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(run_config))
-    accelerate = Path(sys.executable).parent / "accelerate"
-    env = _launch_env()
-    result = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                             "--main_process_port", env["MASTER_PORT"], "--mixed_precision", "no", "--dynamo_backend",
-                             "no", "-m", "hf_genrec.cli", "train", "--config", str(path)],
-                            capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    accelerate_two(["-m", "hf_genrec.cli", "train", "--config", str(path)])
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2
     prepared = PreparedDataset.load(run_config["data"]["prepared"])
@@ -162,12 +147,8 @@ def test_deepspeed_zero_on_cpu_with_two_processes(run_config, tmp_path, stage):
                                   deepspeed_config=str(repo / "examples" / "deepspeed" / f"zero{stage}.json"))
     path = tmp_path / "ds.yaml"
     path.write_text(yaml.safe_dump(run_config))
-    torchrun = Path(sys.executable).parent / "torchrun"
-    env = dict(_launch_env(), TORCH_EXTENSIONS_DIR=str(extensions))
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
-                             "-m", "hf_genrec.cli", "train", "--config", str(path)], capture_output=True, text=True,
-                            env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun_two(["-m", "hf_genrec.cli", "train", "--config", str(path)], timeout=900,
+                 TORCH_EXTENSIONS_DIR=str(extensions))
     summary = json.loads((tmp_path / f"zero{stage}" / "summary.json").read_text())
     assert summary["distributed_type"] == "DEEPSPEED" and summary["zero_stage"] == stage and summary["processes"] == 2
     assert set(summary["samples_per_process"]) == {"0", "1"}

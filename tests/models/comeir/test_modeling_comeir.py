@@ -548,20 +548,11 @@ def test_every_trainable_parameter_gets_a_gradient(variant):
 def test_data_parallel_step_with_sparse_tables_equals_the_single_process_step(tmp_path):
     """torchrun, 2 CPU processes (gloo), each on its own batch: sparse table gradients are all-reduced."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    from helpers.ports import free_port
+    from helpers.launch import torchrun_two
     from helpers.tiny import REPO_ROOT
 
-    torchrun = Path(sys.executable).parent / "torchrun"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_PORT=str(free_port()))
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
-                             str(REPO_ROOT / "tests" / "helpers" / "ddp_sparse_check.py"), str(tmp_path / "ddp.json")],
-                            capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun_two([str(REPO_ROOT / "tests" / "helpers" / "ddp_sparse_check.py"), str(tmp_path / "ddp.json")])
     outcome = json.loads((tmp_path / "ddp.json").read_text())
     assert outcome == {"ranks_identical": True, "matches_single_process": True, "rows_moved": outcome["rows_moved"]}
     assert outcome["rows_moved"] > 0
