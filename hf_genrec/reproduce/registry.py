@@ -162,6 +162,18 @@ TIGER_DECODER_ONLY_TIERS = _laptop_recipe(**{"training.batch_size": 128, "traini
 #: dropout (0.5) on the input embeddings
 TIGER_DECODER_ONLY_HYBRID = {"item_id_embedding": True, "input_dropout": 0.5}
 
+
+def _decoder_only_hybrid_on(suffix: str, inputs: str, recipe: DataRecipe) -> Experiment:
+    """The decoder-only TIGER hybrid row (item-ID input, input dropout 0.5) on SIDs quantized from other ``inputs``
+    than the text embeddings (``recipe``'s ``embeddings`` option of ``build-sids``)."""
+    source = dict(recipe.quantizer_options)["embeddings"]
+    return Experiment(f"tiger-decoder-only-beauty-itemid-dropout-{suffix}",
+                      "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
+                      f"input dropout 0.5, SIDs from {inputs}", "tiger_beauty_decoder_only.yaml", recipe,
+                      with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID),
+                      note=f"hf_genrec's hybrid input, input_dropout and SIDs from {inputs} (build-sids --embeddings "
+                           f"{source}), not TIGER's method")
+
 #: the tiers of ComeIR with a small random Qwen3 on Beauty (the laptop recipe: its step is 1.7x faster in bf16)
 COMEIR_SMALL_TIERS = _cpu(**LAPTOP_RECIPE, **{"training.eval_steps": 100})
 
@@ -354,21 +366,9 @@ EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (
     # the hybrid row on SIDs from collaborative embeddings: decoder-only TIGER recalls the targets the transition
     # model knows (a pair seen in training) far less often than SASRec (docs/results.md, "Where decoder-only TIGER
     # loses"); with text SIDs, items bought together rarely share codes
-    Experiment("tiger-decoder-only-beauty-itemid-dropout-collab",
-               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
-               "input dropout 0.5, SIDs from LightGCN embeddings",
-               "tiger_beauty_decoder_only.yaml", BEAUTY30_COLLAB,
-               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID),
-               note="hf_genrec's hybrid input, input_dropout and collaborative SIDs (build-sids --embeddings collab), "
-                    "not TIGER's method"),
+    _decoder_only_hybrid_on("collab", "LightGCN embeddings", BEAUTY30_COLLAB),
     # the same on SIDs from both: collaborative SIDs recalled fewer known pairs and text SIDs fewer other targets
-    Experiment("tiger-decoder-only-beauty-itemid-dropout-contentcollab",
-               "TIGER, decoder-only (small Qwen3, 4 x 128), laptop recipe (batch 256) + item-ID input, "
-               "input dropout 0.5, SIDs from text + LightGCN embeddings",
-               "tiger_beauty_decoder_only.yaml", BEAUTY30_CONTENT_COLLAB,
-               with_model_options(TIGER_DECODER_ONLY_TIERS, **TIGER_DECODER_ONLY_HYBRID),
-               note="hf_genrec's hybrid input, input_dropout and SIDs from content + collaborative embeddings "
-                    "(build-sids --embeddings content+collab), not TIGER's method"),
+    _decoder_only_hybrid_on("contentcollab", "text + LightGCN embeddings", BEAUTY30_CONTENT_COLLAB),
     # the hybrid row with SASRec's loss beside TIGER's: the <bos> state also scores the next item over the catalog
     # against the (tied) item-ID input table, so the backbone learns item-to-item similarity that every context shares
     # (decoder-only TIGER recalls far fewer of the pairs the transition model knows than SASRec does; decoding unchanged)
