@@ -240,17 +240,17 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
         """Teacher-forced logits over the whole SID vocabulary ``[B, L', V]`` for the next item's tokens: the
         decoder reads ``<bos> c^1 .. c^{L-1}`` of the labels (only ``<bos>`` without labels, ``L' = 1``)."""
         embeds, mask = self._history(input_ids, attention_mask, user_ids)
-        B = input_ids.shape[0]
-        bos = torch.full((B, 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device)
-        if labels is None:
-            decoder_inputs = bos
-        else:
-            target_tokens = labels.clamp(min=0) + self.token_offsets
-            decoder_inputs = torch.cat([bos, target_tokens[:, :-1]], 1)
-        L = decoder_inputs.shape[1]
+        decoder_inputs = self._teacher_inputs(labels, input_ids.shape[0], input_ids.device)
         if self.config.architecture == "encoder_decoder":
             return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
         return self._logits(self._target_states(embeds, mask, decoder_inputs))
+
+    def _teacher_inputs(self, labels: Optional[torch.Tensor], batch_size: int, device) -> torch.Tensor:
+        """``<bos> c^1 .. c^{L-1}`` of the labels as SID tokens ``[B, L]`` (only ``<bos>``, ``[B, 1]``, without labels)."""
+        bos = torch.full((batch_size, 1), self.config.bos_token_id, dtype=torch.long, device=device)
+        if labels is None:
+            return bos
+        return torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)[:, :-1]], 1)
 
     def _target_states(self, embeds: torch.Tensor, mask: torch.Tensor, decoder_inputs: torch.Tensor) -> torch.Tensor:
         """Decoder-only: the backbone's states ``[B, L', d]`` at ``<bos> c^1 .. c^{L'-1}`` after the history."""
@@ -327,9 +327,7 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             return self._training_output(self._logits(states), labels[has_target], states)
         if labels is not None and self.config.item_id_loss_weight:
             embeds, mask = self._history(input_ids, attention_mask, user_ids)
-            bos = torch.full((labels.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=labels.device)
-            states = self._target_states(embeds, mask, torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)
-                                                                  [:, :-1]], 1))
+            states = self._target_states(embeds, mask, self._teacher_inputs(labels, labels.shape[0], labels.device))
             return self._training_output(self._logits(states), labels, states)
         logits = self.vocab_logits(input_ids, attention_mask, labels, user_ids)
         loss = None if labels is None else self.sid_loss(logits, labels)
