@@ -239,11 +239,11 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
                      labels: Optional[torch.LongTensor] = None, user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
         """Teacher-forced logits over the whole SID vocabulary ``[B, L', V]`` for the next item's tokens: the
         decoder reads ``<bos> c^1 .. c^{L-1}`` of the labels (only ``<bos>`` without labels, ``L' = 1``)."""
+        if self.config.architecture != "encoder_decoder":
+            return self._logits(self.target_states(input_ids, attention_mask, labels, user_ids))
         embeds, mask = self._history(input_ids, attention_mask, user_ids)
         decoder_inputs = self._teacher_inputs(labels, input_ids.shape[0], input_ids.device)
-        if self.config.architecture == "encoder_decoder":
-            return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
-        return self._logits(self._target_states(embeds, mask, decoder_inputs))
+        return self.backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder_inputs).logits
 
     def _teacher_inputs(self, labels: Optional[torch.Tensor], batch_size: int, device) -> torch.Tensor:
         """``<bos> c^1 .. c^{L-1}`` of the labels as SID tokens ``[B, L]`` (only ``<bos>``, ``[B, 1]``, without labels)."""
@@ -252,8 +252,13 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
             return bos
         return torch.cat([bos, (labels.clamp(min=0) + self.token_offsets)[:, :-1]], 1)
 
-    def _target_states(self, embeds: torch.Tensor, mask: torch.Tensor, decoder_inputs: torch.Tensor) -> torch.Tensor:
-        """Decoder-only: the backbone's states ``[B, L', d]`` at ``<bos> c^1 .. c^{L'-1}`` after the history."""
+    def target_states(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                      labels: Optional[torch.LongTensor] = None,
+                      user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
+        """Decoder-only, one prefix per example: the backbone's states ``[B, L', d]`` at ``<bos> c^1 .. c^{L'-1}``
+        after the history (only ``<bos>`` without labels), whose head outputs are :meth:`vocab_logits`."""
+        embeds, mask = self._history(input_ids, attention_mask, user_ids)
+        decoder_inputs = self._teacher_inputs(labels, input_ids.shape[0], input_ids.device)
         B, L = decoder_inputs.shape
         sequence = self._dropped(torch.cat([embeds, self._embed(decoder_inputs)], 1))
         full_mask = torch.cat([mask, torch.ones(B, L, dtype=mask.dtype, device=mask.device)], 1)
@@ -325,9 +330,8 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
                 raise ValueError(why)
             states = self.sequence_target_states(input_ids, attention_mask, labels, has_target, user_ids)
             return self._training_output(self._logits(states), labels[has_target], states)
-        if labels is not None and self.config.item_id_loss_weight:
-            embeds, mask = self._history(input_ids, attention_mask, user_ids)
-            states = self._target_states(embeds, mask, self._teacher_inputs(labels, labels.shape[0], labels.device))
+        if labels is not None and self.config.item_id_loss_weight:  # the <bos> states feed the item loss too
+            states = self.target_states(input_ids, attention_mask, labels, user_ids)
             return self._training_output(self._logits(states), labels, states)
         logits = self.vocab_logits(input_ids, attention_mask, labels, user_ids)
         loss = None if labels is None else self.sid_loss(logits, labels)
