@@ -157,3 +157,23 @@ def _rank_items(trie: CatalogTrie, sid_ids: torch.Tensor, scores: torch.Tensor, 
         top_scores = torch.nn.functional.pad(top_scores, (0, pad), value=float("-inf"))
         top_sids = torch.nn.functional.pad(top_sids, (0, 0, 0, pad), value=-1)
     return BeamSearchResult(items=top_items, sids=top_sids, scores=top_scores, beam_sids=sids, beam_scores=scores)
+
+
+def rescore_items(result: BeamSearchResult, trie: CatalogTrie, item_log_probs: torch.Tensor, weight: float,
+                  k: Optional[int] = None) -> BeamSearchResult:
+    """Rerank the items a beam search returned by ``score + weight * item_log_probs[b, item]`` and keep the ``k`` best
+    (default: all). ``item_log_probs [B, N]`` are a second model's (or head's) log-probabilities of every catalog item;
+    an item is looked up by its SID, as the lowest item id sharing it (:meth:`CatalogTrie.first_items_of_codes`), so
+    items that share a SID share a score, as they share an embedding. Padding (item ``-1``) stays last. The beams
+    themselves (``beam_sids``, ``beam_scores``) are unchanged: no item outside the beam search's list can enter."""
+    present = result.items >= 0
+    rows = torch.zeros_like(result.items)
+    if bool(present.any()):
+        rows[present] = trie.first_items_of_codes(result.sids[present])
+    bonus = item_log_probs.float().gather(1, rows.clamp(min=0))
+    scores = (result.scores + weight * bonus).masked_fill(~present, float("-inf"))
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    return BeamSearchResult(items=result.items.gather(1, order), scores=scores.gather(1, order),
+                            sids=result.sids.gather(1, order[..., None].expand(-1, -1, result.sids.shape[-1])),
+                            beam_sids=result.beam_sids, beam_scores=result.beam_scores,
+                            invalid_sid_rate=result.invalid_sid_rate)

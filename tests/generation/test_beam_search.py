@@ -149,3 +149,20 @@ def test_invalid_arguments_and_wrong_step_shapes():
 
     with pytest.raises(ValueError, match="decode_step returned"):
         search(Wrong(sizes, 1), codes, sizes, 1, beams=2)
+
+
+def test_rescore_items_adds_weighted_item_log_probs_looked_up_by_sid_and_keeps_padding_last():
+    """Items 1 and 2 share a SID: both take the score of item 1 (the lowest id), as they share its embedding."""
+    from hf_genrec.generation import BeamSearchResult, rescore_items
+
+    codes = torch.tensor([[0, 0], [0, 1], [0, 1], [1, 0]])
+    trie = CatalogTrie.from_codes(codes, [2, 2])
+    result = BeamSearchResult(items=torch.tensor([[0, 2, 3, -1]]), sids=torch.tensor([[[0, 0], [0, 1], [1, 0], [-1, -1]]]),
+                              scores=torch.tensor([[-1.0, -2.0, -3.0, float("-inf")]]),
+                              beam_sids=codes[None, :3], beam_scores=torch.tensor([[-1.0, -2.0, -3.0]]))
+    item_log_probs = torch.tensor([[-5.0, 0.0, -9.0, -0.5]])
+    out = rescore_items(result, trie, item_log_probs, 0.5, k=4)
+    assert out.items.tolist() == [[2, 3, 0, -1]]  # -2 + 0.5*0 (item 1's score), -3 - 0.25, -1 - 2.5
+    assert torch.allclose(out.scores[0, :3], torch.tensor([-2.0, -3.25, -3.5]))
+    assert out.scores[0, 3] == float("-inf") and out.sids[0].tolist() == [[0, 1], [1, 0], [0, 0], [-1, -1]]
+    assert rescore_items(result, trie, item_log_probs, 0.5, k=2).items.tolist() == [[2, 3]]

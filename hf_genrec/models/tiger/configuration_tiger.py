@@ -21,8 +21,12 @@ Two architectures share this config:
 ``item_id_loss_weight`` (decoder-only with ``item_id_embedding``, default 0: an hf_genrec option, not TIGER's method)
 adds ``w`` times an auxiliary cross-entropy of the next *item* over the whole catalog, scored from the state that
 predicts the first code (``<bos>``) against the item-ID input table (tied, as SASRec ties its item embeddings): the
-backbone learns which items follow which as a similarity every context shares. Training only: decoding still
-generates SIDs and ranks by their log-probabilities.
+backbone learns which items follow which as a similarity every context shares. It trains only: decoding still
+generates SIDs and, by default, ranks them by their log-probabilities.
+``item_score_weight`` ``a`` (default 0; needs ``item_id_loss_weight`` > 0: an hf_genrec option, not TIGER's method)
+reads those item scores at decoding: each item the beam search returns is ranked by its SID log-likelihood plus ``a``
+times its log-probability under the item scores (a rescoring of the beam's items; the beam search itself is unchanged,
+so no item outside it can enter the list).
 
 ``loss_vocabulary``: ``"vocab"`` (cross-entropy over the whole SID vocabulary, as TIGER/T5 do) or
 ``"level"`` (over the codes of the predicted level only). Decoding scores use the same normalisation.
@@ -57,7 +61,8 @@ class TigerConfig(GenRecConfig):
                  loss_vocabulary: str = "vocab", user_hash_buckets: int = 0, decoder_backbone: str = "causal_lm",
                  decoding_architecture: str = "standard", nezha_cell: str = "gru", nezha_head: str = "shared",
                  nezha_init_std: float = 0.02, input_dropout: float = 0.0,
-                 residual_dropout: float = 0.0, item_id_loss_weight: float = 0.0, **kwargs):
+                 residual_dropout: float = 0.0, item_id_loss_weight: float = 0.0, item_score_weight: float = 0.0,
+                 **kwargs):
         check_choices(architecture=(architecture, ARCHITECTURES), loss_vocabulary=(loss_vocabulary, ("vocab", "level")),
                       decoder_backbone=(decoder_backbone, DECODER_BACKBONES),
                       decoding_architecture=(decoding_architecture, DECODING_ARCHITECTURES),
@@ -81,7 +86,13 @@ class TigerConfig(GenRecConfig):
             raise ValueError("item_id_loss_weight scores items against the item-ID input table from the decoder-only "
                              "state at <bos>: set architecture='decoder_only', decoding_architecture='standard' and "
                              "item_id_embedding=True")
+        if float(item_score_weight) < 0:
+            raise ValueError(f"item_score_weight must be >= 0, got {item_score_weight}")
+        if item_score_weight and not item_id_loss_weight:
+            raise ValueError("item_score_weight reads the item scores that item_id_loss_weight trains: set "
+                             "item_id_loss_weight > 0 (without it the scores are untrained)")
         self.architecture = architecture
+        self.item_score_weight = float(item_score_weight)
         self.item_id_loss_weight = float(item_id_loss_weight)
         self.input_dropout = float(input_dropout)
         self.residual_dropout = float(residual_dropout)

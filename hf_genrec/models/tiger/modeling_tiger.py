@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import DynamicCache, T5ForConditionalGeneration
 
+from ...generation.beam_search import rescore_items
 from ...generation.nezha import NezhaDecodingMixin, NezhaDecodingState
 from ...generation.t5_beam_decoder import DecoderCache, EncoderMemory, T5BeamDecoder
 from ...generation.tree_decoding import TreeState, tree_extend, tree_prompt
@@ -53,6 +54,7 @@ class TigerDecodingState:
     decoder: Optional[T5BeamDecoder] = None
     tree: Optional[TreeState] = None  # decoder-only on a causal LM
     hstu: Optional[HSTUDecodingCache] = None  # decoder-only on HSTU: the prompt's and each beam's keys/values
+    item_log_probs: Optional[torch.Tensor] = None  # item_score_weight: every item's log-probability from <bos> [B, N]
 
 
 class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel):
@@ -350,21 +352,47 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
 
     def item_id_loss(self, bos_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """hf_genrec's auxiliary loss (``item_id_loss_weight``, not TIGER's): cross-entropy of the target item over
-        the whole catalog, its score the dot product of the ``<bos>`` state ``[N, d]`` with the item's row of the
-        item-ID input table (tied, SASRec's full-softmax loss). The target item is read back from its codes
-        ``labels [N, L]`` through the catalog (items sharing a SID count as the lowest id among them); rows whose
-        codes are not all given are ignored."""
+        the whole catalog under :meth:`item_scores` of the ``<bos>`` states ``[N, d]`` (SASRec's full-softmax loss).
+        The target item is read back from its codes ``labels [N, L]`` through the catalog (items sharing a SID count
+        as the lowest id among them); rows whose codes are not all given are ignored."""
         complete = (labels >= 0).all(-1)
         items = torch.full(complete.shape, -100, dtype=torch.long, device=labels.device)
         if bool(complete.any()):
             with torch.no_grad():
                 items[complete] = self.catalog_trie(labels.device).first_items_of_codes(labels[complete])
         items[items < 0] = -100
-        table = self.item_id_embeddings.weight[: self.config.num_items]
-        scores = bos_states.float() @ table.float().t()
+        scores = self.item_scores(bos_states)
         if not bool((items >= 0).any()):
             return scores.sum() * 0.0
         return F.cross_entropy(scores, items, ignore_index=-100)
+
+    def item_scores(self, bos_states: torch.Tensor) -> torch.Tensor:
+        """Every catalog item's score ``[N, num_items]`` from the ``<bos>`` states ``[N, d]``: the dot product with
+        the item's row of the item-ID input table (tied, as SASRec ties its item embeddings)."""
+        table = self.item_id_embeddings.weight[: self.config.num_items]
+        return bos_states.float() @ table.float().t()
+
+    @torch.no_grad()
+    def item_log_probs(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
+                       user_ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
+        """Log-probabilities ``[B, num_items]`` of the next item under :meth:`item_scores` of the ``<bos>`` state
+        after each history (decoder-only with ``item_id_embedding``; trained by ``item_id_loss_weight``)."""
+        if not self.config.item_id_loss_weight:
+            raise ValueError("item_log_probs reads the item scores that item_id_loss_weight trains; this model was "
+                             "configured without it")
+        return F.log_softmax(self.item_scores(self.target_states(input_ids, attention_mask, None, user_ids)[:, 0]), -1)
+
+    def search(self, state, batch_size: int, num_beams: int, num_return_sequences: int, temperature=None,
+               timings: Optional[dict] = None, verifier: str = "mask"):
+        """The constrained beam search; with ``item_score_weight`` ``a`` its items are reranked by SID log-likelihood
+        plus ``a`` times :meth:`item_log_probs` (:func:`~hf_genrec.generation.beam_search.rescore_items`)."""
+        weight = self.config.item_score_weight
+        if not weight or getattr(state, "item_log_probs", None) is None:
+            return super().search(state, batch_size, num_beams, num_return_sequences, temperature, timings, verifier)
+        result = super().search(state, batch_size, num_beams, max(num_beams, num_return_sequences), temperature,
+                                timings, verifier)
+        return rescore_items(result, self.catalog_trie(self.item_sids.device), state.item_log_probs, weight,
+                             num_return_sequences)
 
     # ------------------------------------------------------------------ NEZHA hooks (generation/nezha.py)
     @property
@@ -419,9 +447,14 @@ class TigerForGenerativeRecommendation(NezhaDecodingMixin, GenRecPreTrainedModel
         prompt = torch.cat([embeds, self._embed(bos[:, 0])], 1)
         prompt_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         if self.config.decoder_backbone == "hstu":  # the prompt once, then one token per beam and step
-            return TigerDecodingState(hstu=self.backbone.start_decoding(prompt, prompt_mask))
-        cache = DynamicCache(config=self.backbone.config)
-        return TigerDecodingState(tree=tree_prompt(self.backbone, prompt, prompt_mask, cache))
+            state = TigerDecodingState(hstu=self.backbone.start_decoding(prompt, prompt_mask))
+        else:
+            cache = DynamicCache(config=self.backbone.config)
+            state = TigerDecodingState(tree=tree_prompt(self.backbone, prompt, prompt_mask, cache))
+        if self.config.item_score_weight:  # the prompt's last state is <bos>'s: it also scores every item
+            bos = (state.hstu if state.hstu is not None else state.tree).hidden[:, 0]
+            state.item_log_probs = F.log_softmax(self.item_scores(bos), -1)
+        return state
 
     def decode_step(self, state: TigerDecodingState, level: int, valid_mask: torch.Tensor,
                     temperature: torch.Tensor) -> torch.Tensor:

@@ -128,6 +128,37 @@ def test_item_id_loss_adds_the_weighted_catalog_cross_entropy_of_the_bos_state()
             TigerConfig(item_id_loss_weight=0.1, **wrong)
 
 
+@pytest.mark.parametrize("backbone", ["causal_lm", "hstu"])
+def test_item_score_weight_reranks_the_beam_items_by_sid_score_plus_weighted_item_log_probs(backbone):
+    """``item_score_weight`` a: each returned item's score is its SID log-likelihood + a * log p_item(item | history),
+    p_item the softmax of the <bos> state's item scores; the candidates are the plain beam search's items."""
+    model, tok = tiny_setup("decoder_only", decoder_backbone=backbone, item_id_embedding=True, item_id_loss_weight=1.0)
+    with torch.no_grad():  # item scores large enough to reorder the beam
+        model.item_id_embeddings.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(3))
+    model.eval()
+    batch = tok([[0, 1, 2], [3, 4], [5]], return_tensors="pt")
+    plain = model.generate(**batch, num_beams=8)
+    log_probs = model.item_log_probs(**batch)
+    assert log_probs.shape == (3, model.config.num_items)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3), atol=1e-5)
+    model.config.item_score_weight = 2.0
+    fused = model.generate(**batch, num_beams=8, num_return_sequences=5)
+    reordered = 0
+    for b in range(3):
+        candidates = [(item, score + 2.0 * float(log_probs[b, item]))
+                      for item, score in zip(plain.items[b].tolist(), plain.scores[b].tolist())]
+        expected = sorted(candidates, key=lambda pair: -pair[1])[:5]
+        assert fused.items[b].tolist() == [item for item, _ in expected]
+        assert torch.allclose(fused.scores[b], torch.tensor([score for _, score in expected]), atol=1e-4)
+        assert fused.sids[b].tolist() == [model.item_sids[item].tolist() for item, _ in expected]
+        reordered += fused.items[b].tolist() != plain.items[b, :5].tolist()
+    assert reordered > 0
+    with pytest.raises(ValueError, match="item_score_weight reads"):
+        TigerConfig(architecture="decoder_only", item_id_embedding=True, item_score_weight=0.5)
+    with pytest.raises(ValueError, match="item_score_weight must be"):
+        TigerConfig(item_score_weight=-1.0)
+
+
 @pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
 def test_save_and_auto_model_reload_generate_the_same(architecture, tmp_path):
     model, tok = tiny_setup(architecture)
