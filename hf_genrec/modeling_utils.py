@@ -307,12 +307,20 @@ class GenRecPreTrainedModel(PreTrainedModel, GenerationMixin):
                              "different runs")
 
     def catalog_trie(self, device: Optional[torch.device] = None) -> CatalogTrie:
+        """The catalog trie of the ``item_sids`` buffer on ``device``, rebuilt only when the catalog changed. The
+        buffer object and its in-place version counter answer most calls (training steps call this every step);
+        when either differs the catalog's bytes decide, so a reloaded but equal catalog keeps its trie."""
         device = torch.device(device or self.item_sids.device)
-        key = (str(device), hash(self.item_sids.detach().cpu().numpy().tobytes()))
-        if key not in self._trie_cache:
-            trie = CatalogTrie.from_codes(self.item_sids.cpu(), self.config.codebook_sizes)
-            self._trie_cache = {key: trie.to(device)}
-        return self._trie_cache[key]
+        sids = self.item_sids
+        cached = self._trie_cache.get(str(device))
+        if cached is not None and cached["buffer"] is sids and cached["version"] == sids._version:
+            return cached["trie"]
+        digest = hash(sids.detach().cpu().numpy().tobytes())
+        if cached is None or cached["digest"] != digest:
+            cached = {"trie": CatalogTrie.from_codes(sids.cpu(), self.config.codebook_sizes).to(device),
+                      "digest": digest}
+        self._trie_cache = {str(device): {**cached, "buffer": sids, "version": sids._version}}
+        return cached["trie"]
 
     # ------------------------------------------------------------------ item features
     @classmethod

@@ -202,3 +202,19 @@ def test_trains_under_transformers_trainer(prepared_synthetic, synthetic_sids, t
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert model.generate(**tok([[0, 1, 2]], return_tensors="pt"), num_beams=5).items.shape == (1, 5)
+
+
+def test_catalog_trie_is_reused_until_the_catalog_changes():
+    model, tok = tiny_setup()
+    trie = model.catalog_trie()
+    assert model.catalog_trie() is trie
+    model.load_state_dict(model.state_dict())  # an in-place copy of the same catalog keeps the trie
+    assert model.catalog_trie() is trie
+    changed = model.item_sids.clone()
+    changed[[0, 1]] = changed[[1, 0]]
+    state = {**model.state_dict(), "item_sids": changed}
+    model.load_state_dict(state)  # in place, other codes: rebuilt
+    rebuilt = model.catalog_trie()
+    assert rebuilt is not trie and rebuilt.first_items_of_codes(changed[:2]).tolist() == [0, 1]
+    model.item_sids = changed.clone()  # another buffer object with equal codes: the same trie
+    assert model.catalog_trie() is rebuilt
