@@ -6,7 +6,8 @@ item log-probability (:func:`hf_genrec.generation.beam_search.rescore_items`). T
 validation and test splits once (plain beam search, all beams kept, plus the item log-probabilities), reranks the
 same lists for every weight of ``--weights``, picks the weight with the best validation Recall@10 (NDCG@10 breaks
 ties) and reports every weight's metrics on both splits next to the item-transition baseline, so the test number of
-the chosen weight is read, not chosen. Writes ``summary.json``, ``sweep.md`` and ``sweep.png`` under ``--out``;
+the chosen weight is read, not chosen. The item scores alone (top items over the whole catalog, no SID decoder) are
+reported beside them. Writes ``summary.json``, ``sweep.md`` and ``sweep.png`` under ``--out``;
 ``--save-model DIR`` also saves the model with the chosen weight in its config (``hf-genrec evaluate`` then uses it).
 
 Usage: .venv/bin/python scripts/sweep_item_score_weight.py MODEL_DIR PREPARED_DIR --out DIR
@@ -20,7 +21,9 @@ from pathlib import Path
 
 
 def decode_split(model, tokenizer, rows, num_beams: int, batch_size: int, weights, k: int = 20):
-    """Every row's top-``k`` items for every weight ``[len(weights), N, k]`` and the targets ``[N]``."""
+    """Every row's top-``k`` items for every weight ``[len(weights), N, k]``, the top-``k`` of the item scores alone
+    over the whole catalog ``[N, k]`` (what the auxiliary head learned, without the SID decoder) and the targets
+    ``[N]``."""
     import numpy as np
     import torch
 
@@ -32,7 +35,7 @@ def decode_split(model, tokenizer, rows, num_beams: int, batch_size: int, weight
                               with_labels=False)
     trie = model.catalog_trie(model.item_sids.device)
     ranked = [[] for _ in weights]
-    targets = []
+    item_head, targets = [], []
     for start in progress(range(0, len(rows), batch_size), desc="decoding", unit="batch"):
         chunk = rows[start:start + batch_size]
         batch_rows = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
@@ -44,8 +47,10 @@ def decode_split(model, tokenizer, rows, num_beams: int, batch_size: int, weight
         for index, weight in enumerate(weights):
             items = rescore_items(result, trie, log_probs, weight, k).items if weight else plain.items[:, :k]
             ranked[index].append(torch.nn.functional.pad(items, (0, max(0, k - items.shape[1])), value=-1).numpy())
+        item_head.append(log_probs.topk(k, dim=-1).indices.numpy())
         targets.extend(row["target"] for row in batch_rows)
-    return np.stack([np.concatenate(lists) for lists in ranked]), np.asarray(targets)
+    return (np.stack([np.concatenate(lists) for lists in ranked]), np.concatenate(item_head),
+            np.asarray(targets))
 
 
 def main() -> int:
@@ -91,8 +96,8 @@ def main() -> int:
     for split in ("validation", "test"):
         rows = Evaluator(None, max_users=args.max_users).users(prepared.splits[split])
         with torch.no_grad(), flush_denormals(True):
-            ranked, targets = decode_split(model, tokenizer, rows, num_beams, args.batch_size, weights)
-        splits[split] = {"users": len(targets),
+            ranked, item_head, targets = decode_split(model, tokenizer, rows, num_beams, args.batch_size, weights)
+        splits[split] = {"users": len(targets), "item_scores_alone": rank_metrics(item_head, targets),
                          "item_transition": evaluate_ranker(transition, rows["history"], rows["target"]),
                          "weights": {str(w): rank_metrics(ranked[i], targets) for i, w in enumerate(weights)}}
     validation = splits["validation"]["weights"]
@@ -121,6 +126,9 @@ def _table(summary) -> str:
         v, t = val["weights"][str(weight)], test["weights"][str(weight)]
         lines.append(f"| {weight} | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | {t['recall@10']:.4f} | "
                      f"{t['ndcg@10']:.4f} | {t['recall@20']:.4f} |")
+    v, t = val["item_scores_alone"], test["item_scores_alone"]
+    lines.append(f"| item scores alone (whole catalog) | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | "
+                 f"{t['recall@10']:.4f} | {t['ndcg@10']:.4f} | {t['recall@20']:.4f} |")
     v, t = val["item_transition"], test["item_transition"]
     lines.append(f"| item transition | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | {t['recall@10']:.4f} | "
                  f"{t['ndcg@10']:.4f} | {t['recall@20']:.4f} |")

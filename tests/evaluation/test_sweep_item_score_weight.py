@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers.tiny import train_tiny_t5_folder
 from transformers import AutoModel
 
 from hf_genrec.data import PreparedDataset
 from hf_genrec.evaluation import Evaluator
+from hf_genrec.evaluation.metrics import rank_metrics
+from hf_genrec.training import GenRecCollator
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "sweep_item_score_weight.py"
 
@@ -44,6 +47,13 @@ def test_every_weight_matches_the_evaluator_and_the_saved_model_decodes_with_the
     model.config.item_id_loss_weight, model.config.item_score_weight = 1.0, 3.0
     assert summary["splits"]["test"]["weights"]["3.0"] == pytest.approx(evaluator.evaluate(model, test).metrics)
     assert summary["test_at_chosen"] == pytest.approx(evaluator.evaluate(chosen, test).metrics)
+
+    rows = evaluator.users(test)  # the item scores alone: the top items of item_log_probs over the whole catalog
+    batch = GenRecCollator(tokenizer, mode="flat", max_history=10, with_labels=False)(
+        [dict(zip(rows.column_names, values)) for values in zip(*(rows[name] for name in rows.column_names))])
+    top = model.item_log_probs(**batch).topk(20, dim=-1).indices.numpy()
+    alone = rank_metrics(top, np.asarray(rows["target"]))
+    assert summary["splits"]["test"]["item_scores_alone"] == pytest.approx(alone)
 
 
 def test_a_model_without_item_scores_is_refused(prepared_synthetic, synthetic_sids, tmp_path):
