@@ -27,25 +27,19 @@ def decode_split(model, tokenizer, rows, num_beams: int, batch_size: int, weight
     import numpy as np
     import torch
 
-    from hf_genrec.data.collator import GenRecCollator
+    from hf_genrec.evaluation import Evaluator
     from hf_genrec.generation import BeamSearchResult, rescore_items
-    from hf_genrec.utils.progress import progress
 
-    collator = GenRecCollator(tokenizer, mode=model.config.input_mode, max_history=model.config.max_history,
-                              with_labels=False)
     trie = model.catalog_trie(model.item_sids.device)
     ranked = [[] for _ in weights]
     item_head, targets = [], []
-    for start in progress(range(0, len(rows), batch_size), desc="decoding", unit="batch"):
-        chunk = rows[start:start + batch_size]
-        batch_rows = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
-        batch = collator(batch_rows)
+    for batch, batch_rows in Evaluator(tokenizer, batch_size=batch_size).batches(model, rows):
         plain = model.generate(**batch, num_beams=num_beams, num_return_sequences=num_beams)
         log_probs = model.item_log_probs(**batch)
         result = BeamSearchResult(items=plain.items, sids=plain.sids, scores=plain.scores,
                                   beam_sids=plain.sids, beam_scores=plain.scores)
         for index, weight in enumerate(weights):
-            items = rescore_items(result, trie, log_probs, weight, k).items if weight else plain.items[:, :k]
+            items = rescore_items(result, trie, log_probs, weight, k).items  # weight 0: the beam's own order
             ranked[index].append(torch.nn.functional.pad(items, (0, max(0, k - items.shape[1])), value=-1).numpy())
         item_head.append(log_probs.topk(k, dim=-1).indices.numpy())
         targets.extend(row["target"] for row in batch_rows)

@@ -91,21 +91,25 @@ class Evaluator:
         chosen = np.random.default_rng(self.subset_seed).choice(len(split), size=self.max_users, replace=False)
         return split.select(np.sort(chosen).tolist())
 
+    def batches(self, model, rows, device: Optional[torch.device] = None):
+        """``(model inputs, rows)`` of every batch of ``batch_size`` rows, collated for ``model`` (a progress bar)."""
+        collator = GenRecCollator(self.tokenizer, mode=model.config.input_mode, max_history=model.config.max_history,
+                                  with_labels=False)
+        device = device or next(model.parameters()).device
+        starts = range(0, len(rows), self.batch_size)
+        for start in progress(starts, desc="evaluating", unit="batch", disable=not self.show_progress):
+            chunk = rows[start:start + self.batch_size]
+            batch_rows = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
+            yield {key: value.to(device) for key, value in collator(batch_rows).items()}, batch_rows
+
     @torch.no_grad()
     def rank(self, model, rows, device: Optional[torch.device] = None) -> Tuple[np.ndarray, np.ndarray, List[float]]:
         """Top-``max(K)`` items of every row; returns ``(ranked [N, K], targets [N], latencies in ms per batch)``."""
-        config = model.config
         num_beams = self.beams_for(model)
-        collator = GenRecCollator(self.tokenizer, mode=config.input_mode, max_history=config.max_history,
-                                  with_labels=False)
         k = max(self.ks) if getattr(model, "scores_items", False) else min(max(self.ks), num_beams)
         device = device or next(model.parameters()).device
         ranked, targets, latencies = [np.zeros((0, k), dtype=np.int64)], [], []
-        batches = range(0, len(rows), self.batch_size)
-        for start in progress(batches, desc="evaluating", unit="batch", disable=not self.show_progress):
-            chunk = rows[start:start + self.batch_size]
-            batch_rows = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
-            batch = {key: value.to(device) for key, value in collator(batch_rows).items()}
+        for batch, batch_rows in self.batches(model, rows, device):
             t = time.perf_counter()
             out = model.generate(**batch, num_beams=num_beams, num_return_sequences=k)
             if device.type == "cuda":
