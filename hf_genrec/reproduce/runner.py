@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._version import __version__
+from ..utils.cpu_load import describe_cpu_load
 from ..utils.io import atomic_write_json, atomic_write_text, output_lock
 from ..utils.logging import get_logger
 from .registry import TIERS, DataRecipe, Experiment, ReproductionTable, get_table, resolve_published, EXPERIMENTS
@@ -151,6 +152,7 @@ def run_reproduction(paper: str, table: str, dataset: str, tier: str = "cpu", se
                              "stopped_by_time_budget": summary.get("stopped_by_time_budget"),
                              "best_step": summary.get("best_step"), "recipe": experiment.recipe.key,
                              "peak_memory_gb": summary.get("peak_memory_gb"),
+                             "cpu": summary.get("cpu"),  # threads and load average: how contended the run was
                              "validation": validation_curve(folder, summary, data["prepared"])})
         result = {"command": "reproduce", "hf_genrec_version": __version__, "paper": spec.paper, "table": spec.table,
                   "dataset": spec.dataset, "caption": spec.caption, "tier": tier, "seeds": seeds,
@@ -352,9 +354,11 @@ def render_markdown(result: Dict[str, Any]) -> str:
             cells = " | ".join(f"{gain['gain_pct'][m]:+.1f}%" if m in gain["gain_pct"] else "" for m in metrics)
             lines.append(f"| {gain['dataset']} | {gain['method']} | {cells} |")
     lines += ["", "Time to pass the item-transition model on validation (Recall@10 on the run's validation users, "
-              "training minutes without validation time):", "",
-              "| method | seed | validation users | transition R@10 there | best validation R@10 | passed after |",
-              "|---|---|---|---|---|---|"]
+              "training minutes without validation time), with each run's steps and CPU (its threads and the mean "
+              "1-minute load average while it trained: a load above the cores means the runs waited for them):", "",
+              "| method | seed | validation users | transition R@10 there | best validation R@10 | passed after | steps "
+              "| CPU |",
+              "|---|---|---|---|---|---|---|---|"]
     # a run that did not pass gets the budget its curve extrapolates to (log-linear over its last evaluations)
     for run in result["runs"]:
         curve = run.get("validation") or {}
@@ -363,7 +367,8 @@ def render_markdown(result: Dict[str, Any]) -> str:
         passed = curve.get("minutes_to_pass_transition")
         lines.append(f"| {run['label']} | {run['seed']} | {curve.get('users') or 'all'} | "
                      f"{curve['transition_recall@10']:.4f} | {max(curve['recall@10']):.4f} | "
-                     f"{_passed_text(passed, curve.get('minutes_to_pass_extrapolated'))} |")
+                     f"{_passed_text(passed, curve.get('minutes_to_pass_extrapolated'))} | "
+                     f"{run.get('global_step') or ''} | {describe_cpu_load(run.get('cpu'))} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ from ..data.collator import GenRecCollator
 from ..evaluation import Evaluator
 from ..utils.io import atomic_write_json, output_lock, read_json_file, written_by_hf_genrec
 from ..utils.logging import get_logger
+from ..utils.cpu_load import CpuLoadMonitor
 from ..utils.memory import peak_memory_gb
 from ..utils.plots import plot_training_curves
 from ..utils.progress import progress
@@ -335,6 +336,7 @@ class GenRecTrainer:
             state.update(resumed)
             self.history = state["history"]
         self._minutes_before = float(state.get("budget_minutes", 0.0))  # of max_minutes, spent before a resume
+        self.cpu_load = CpuLoadMonitor()  # sampled at every logging step: the run summary's ``cpu`` (contention)
         accelerator = self.accelerator
         if config.report_to:
             accelerator.init_trackers("hf_genrec", config={k: v for k, v in config.to_dict().items()
@@ -382,6 +384,7 @@ class GenRecTrainer:
                            "learning_rate": backend.learning_rate(), "samples_per_second": samples / elapsed,
                            "targets_per_second": targets / elapsed}
                     self.history["train"].append(row)
+                    self.cpu_load.sample()
                     bar.set_postfix(loss=f"{row['loss']:.4f}", samples_s=f"{row['samples_per_second']:.0f}")
                     accelerator.log({"train/loss": row["loss"], "train/learning_rate": row["learning_rate"],
                                      "train/samples_per_second": row["samples_per_second"]}, step=step)
@@ -490,6 +493,7 @@ class GenRecTrainer:
             "first_batch_users_per_process": {int(r): users for r, _, users in per_process},
             "lora": is_lora(model),
             "peak_memory_gb": peak_memory_gb(),  # of this process: how many such runs fit on one machine
+            "cpu": self.cpu_load.describe(),  # threads, cores and load average while training (contention)
         }
         with backend.gathered_parameters():  # every process enters (a collective under ZeRO-3)
             if self.is_main:

@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from helpers.tiny import REPO_ROOT
 
@@ -118,6 +119,11 @@ def test_a_table_runs_end_to_end_on_the_embedded_default(tmp_path, capsys):
         passed = curve["minutes_to_pass_transition"]
         assert passed is None or passed in curve["minutes"]
     assert "Time to pass the item-transition model" in table and (out / "curves.png").exists()
+    # every run records the CPU it had (threads, load average) and the table shows it beside its steps
+    for run in result["runs"]:
+        assert run["cpu"]["torch_threads"] == torch.get_num_threads() and run["cpu"]["cores"] >= 1
+        cell = f"| {run['global_step']} | {run['cpu']['torch_threads']} thread"
+        assert any(line.startswith(f"| {run['label']} | 42 |") and cell in line for line in table.splitlines())
     # a second call reads the finished runs back instead of training again
     assert main(["reproduce", "--paper", "hf_genrec", "--table", "smoke", "--dataset", "synthetic", "--tier", "test",
                  "--out", str(out)]) == 0

@@ -38,6 +38,9 @@ def test_train_writes_everything(run_config):
     assert 0.1 < memory["process_rss"] < 64 and (memory["accelerator"] is None) == (not torch.cuda.is_available())
     history = json.loads((out / "training_history.json").read_text())
     assert history["train"] and len(history["validation"]) == 2
+    # the CPU the run had: this process's threads, and one load-average sample per logged training row
+    assert summary["cpu"]["torch_threads"] == torch.get_num_threads()
+    assert summary["cpu"]["load_samples"] in (0, len(history["train"]))  # 0 where the platform has no load average
     model = AutoModel.from_pretrained(folder)
     best = load_file(str(out / f"checkpoint-{summary['best_step']}" / "model.safetensors"))
     assert torch.equal(model.state_dict()["backbone.decoder.block.0.layer.0.SelfAttention.q.weight"],
