@@ -32,9 +32,9 @@ from torch.utils.data import DataLoader
 from .._version import __version__
 from ..data.collator import GenRecCollator
 from ..evaluation import Evaluator
+from ..utils.cpu_load import CpuLoadMonitor
 from ..utils.io import atomic_write_json, output_lock, read_json_file, written_by_hf_genrec
 from ..utils.logging import get_logger
-from ..utils.cpu_load import CpuLoadMonitor
 from ..utils.memory import peak_memory_gb
 from ..utils.plots import plot_training_curves
 from ..utils.progress import progress
